@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh clone (each sets itself up first):
+#   make book   -> the HTML site in _build/html   (chapters executed, cached between local builds)
+#   make test   -> unit tests, every chapter through nbval, then a strict (-n -W) build of the book
+# Other targets: setup, sync (regenerate the .ipynb twins from the .md chapters), clean, set-repo.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+JOBS   ?= 2
+
+.PHONY: setup book test unit notebooks book-strict sync clean set-repo
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dltnotes)" >/dev/null
+	touch $(STAMP)
+
+book: setup
+	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
+
+test: setup
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
+
+sync: setup
+	$(BIN)/jupytext --to ipynb chapters/*.md
+
+clean:
+	rm -rf _build .pytest_cache
+
+# Point the Colab button and the notebooks' install cell at your repository: make set-repo REPO=owner/name
+set-repo:
+	@test -n "$(REPO)" || (echo "usage: make set-repo REPO=owner/name" && exit 2)
+	sed -i 's#your-org/dlt-notes#$(REPO)#g' _config.yml chapters/*.md tests/test_pairing.py
+	$(MAKE) sync

@@ -1,0 +1,204 @@
+"""Sphinx extension: the claims ledger, and the build-time environment the chapters run in.
+
+* Before each chapter is read (and so executed by myst-nb), it sets ``DLTNOTES_DOCNAME`` to the chapter's
+  docname and ``DLTNOTES_LEDGER_DIR`` to ``_build/.claims``; every ``dltnotes.claim(...)`` the chapter makes is
+  then appended to ``_build/.claims/<docname>.jsonl`` (see :mod:`dltnotes.book`).
+* The ``{claims-ledger}`` directive leaves a placeholder that is filled, once every chapter has been read, with
+  a table of all claims: chapter, claim, the check with its measured values, and the outcome.
+* A chapter whose source calls ``claim(`` but left no record (e.g. a deleted ``.claims`` folder beside a warm
+  execution cache) is reported as a warning, so a stale ledger cannot pass a ``-W`` build.
+* With the ``CI`` environment variable set, execution is forced (no cache). Locally the execution cache is
+  emptied whenever the source of the ``dltnotes`` package changes, since the cache only knows a chapter's own
+  code and would otherwise serve results computed with an older package.
+* Progress bars are silenced during the build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from dltnotes.book import DOCNAME_VAR, LEDGER_DIR_VAR, read_ledger
+
+logger = logging.getLogger(__name__)
+
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+class ledger_placeholder(nodes.General, nodes.Element):
+    """Replaced by the ledger table once all chapters have been executed."""
+
+
+class ClaimsLedgerDirective(SphinxDirective):
+    has_content = False
+
+    def run(self):
+        self.env.dltnotes_ledger_docs = getattr(self.env, "dltnotes_ledger_docs", set()) | {self.env.docname}
+        return [ledger_placeholder()]
+
+
+def _ledger_dir(app) -> Path:
+    return Path(app.outdir).parent / ".claims"
+
+
+def _on_config_inited(app, config):
+    os.environ[LEDGER_DIR_VAR] = str(_ledger_dir(app))
+    os.environ["DLTNOTES_QUIET"] = "1"
+    if os.environ.get("CI", "").strip().lower() in _TRUTHY:
+        config.nb_execution_mode = "force"
+    elif config.nb_execution_mode == "cache":
+        _invalidate_cache_if_package_changed(app, config)
+
+
+def _package_hash() -> str:
+    import dltnotes
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(dltnotes.__file__).parent.rglob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _invalidate_cache_if_package_changed(app, config):
+    cache = Path(config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
+    stamp = Path(app.outdir).parent / ".dltnotes-package.sha256"
+    current = _package_hash()
+    if stamp.exists() and stamp.read_text().strip() == current:
+        return
+    if cache.exists():
+        logger.info("dltnotes changed since the last build: emptying the execution cache")
+        shutil.rmtree(cache)
+    app.dltnotes_package_changed = True  # _on_get_outdated then re-reads (re-executes) every notebook
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(current + "\n")
+
+
+def _on_source_read(app, docname, source):
+    os.environ[DOCNAME_VAR] = docname
+    notebook = "kernelspec" in source[0][:2000]
+    for attr, member in (("dltnotes_notebook_docs", notebook),
+                         ("dltnotes_claiming_docs", notebook and "claim(" in source[0])):
+        docs = getattr(app.env, attr, set())
+        docs.discard(docname)
+        if member:
+            docs.add(docname)
+        setattr(app.env, attr, docs)
+
+
+def _on_purge(app, env, docname):
+    for attr in ("dltnotes_ledger_docs", "dltnotes_claiming_docs", "dltnotes_notebook_docs"):
+        getattr(env, attr, set()).discard(docname)
+
+
+def _on_merge(app, env, docnames, other):
+    for attr in ("dltnotes_ledger_docs", "dltnotes_claiming_docs", "dltnotes_notebook_docs"):
+        setattr(env, attr, getattr(env, attr, set()) | getattr(other, attr, set()))
+
+
+def _on_get_outdated(app, env, added, changed, removed):
+    # the ledger depends on every chapter's execution: rebuild its page every time
+    outdated = set(getattr(env, "dltnotes_ledger_docs", set()))
+    if getattr(app, "dltnotes_package_changed", False):
+        outdated |= getattr(env, "dltnotes_notebook_docs", set())
+    return sorted(outdated - set(removed))
+
+
+def _para(*children):
+    para = nodes.paragraph()
+    para.extend(children)
+    return para
+
+
+def _table(header, rows, widths):
+    table = nodes.table(classes=["claims-ledger"])
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for w in widths:
+        group += nodes.colspec(colwidth=w)
+    thead = nodes.thead()
+    group += thead
+    head_row = nodes.row()
+    for text in header:
+        head_row += nodes.entry("", _para(nodes.Text(text)))
+    thead += head_row
+    tbody = nodes.tbody()
+    group += tbody
+    for cells in rows:
+        row = nodes.row()
+        for cell in cells:
+            row += nodes.entry("", _para(cell))
+        tbody += row
+    return table
+
+
+def _on_doctree_resolved(app, doctree, docname):
+    placeholders = list(doctree.findall(ledger_placeholder))
+    if not placeholders:
+        return
+    env = app.env
+    ledger = read_ledger(_ledger_dir(app))
+    for chapter in sorted(getattr(env, "dltnotes_claiming_docs", set())):
+        if chapter not in ledger:
+            logger.warning(
+                f"claims ledger: {chapter} calls claim() but no claims were recorded; "
+                "remove _build/.jupyter_cache and rebuild", location=docname
+            )
+    chapters = [d for d in env.found_docs if d in ledger]
+    order = {d: i for i, d in enumerate(env.toctree_includes and _toc_order(env) or sorted(chapters))}
+    chapters.sort(key=lambda d: order.get(d, len(order)))
+    rows = []
+    total = failed = 0
+    for chapter in chapters:
+        title = env.titles[chapter].astext() if chapter in env.titles else chapter
+        for rec in ledger[chapter]:
+            total += 1
+            failed += not rec.passed
+            if not rec.passed:
+                logger.warning(f"claims ledger: failed claim in {chapter}: {rec.statement}", location=docname)
+            ref = nodes.reference("", title, internal=True,
+                                  refuri=app.builder.get_relative_uri(docname, chapter))
+            rows.append([ref, nodes.Text(rec.statement), nodes.literal(rec.detail, rec.detail),
+                         nodes.Text("✔ passed" if rec.passed else "✘ FAILED")])
+    summary = _para(nodes.Text(
+        f"{total} claims checked in {len(chapters)} chapters; "
+        + ("all passed." if failed == 0 else f"{failed} FAILED.")
+    ))
+    for node in placeholders:
+        new = [summary]
+        if rows:
+            new.append(_table(["Chapter", "Claim", "Check and measured values", "Outcome"], rows, [18, 30, 42, 10]))
+        node.replace_self(new)
+
+
+def _toc_order(env):
+    """Docnames in reading order (depth-first through the toctree from the root)."""
+    seen, out = set(), []
+
+    def visit(doc):
+        if doc in seen:
+            return
+        seen.add(doc)
+        out.append(doc)
+        for child in env.toctree_includes.get(doc, []):
+            visit(child)
+
+    visit(env.config.root_doc)
+    return out
+
+
+def setup(app):
+    app.add_node(ledger_placeholder)
+    app.add_directive("claims-ledger", ClaimsLedgerDirective)
+    app.connect("config-inited", _on_config_inited)
+    app.connect("source-read", _on_source_read)
+    app.connect("env-purge-doc", _on_purge)
+    app.connect("env-merge-info", _on_merge)
+    app.connect("env-get-outdated", _on_get_outdated)
+    app.connect("doctree-resolved", _on_doctree_resolved)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

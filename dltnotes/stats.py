@@ -1,0 +1,80 @@
+"""Small statistics for checking claims: Monte Carlo means with standard errors, and log–log slopes.
+
+These are the two tolerances the book uses most. A Monte Carlo estimate is compared with theory within a few
+standard errors (:func:`mean_se`); a power law ``y ≈ C x^a`` is checked by fitting ``log y`` on ``log x`` and
+comparing the slope with ``a`` within a few of the fit's standard errors (:func:`loglog_slope`).
+
+Taught in :ref:`chap-checking-claims`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+__all__ = ["Estimate", "Slope", "mean_se", "loglog_slope"]
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo mean, its standard error ``std / sqrt(n)`` (``ddof=1``) and the number of samples."""
+
+    mean: float
+    se: float
+    n: int
+
+
+class Slope(NamedTuple):
+    """An ordinary least-squares line ``log y = intercept + slope · log x`` and the slope's standard error."""
+
+    slope: float
+    intercept: float
+    se: float
+
+
+def _as_vector(name: str, values, *, min_len: int) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size < min_len:
+        raise ValueError(f"{name} needs at least {min_len} values, got {arr.size}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def mean_se(samples) -> Estimate:
+    """Mean and standard error of independent samples (a 1-D array or tensor of at least 2 finite values)."""
+    arr = _as_vector("samples", samples, min_len=2)
+    return Estimate(float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(arr.size)), int(arr.size))
+
+
+def loglog_slope(x, y) -> Slope:
+    """Fit ``log y = b + a log x`` by least squares; return ``a``, ``b`` and the standard error of ``a``.
+
+    ``x`` and ``y``: 1-D, same length ≥ 3, strictly positive. The standard error is the usual
+    ``sqrt(s² / Σ (log x_i − mean)²)`` with ``s²`` the residual variance on ``len(x) − 2`` degrees of freedom;
+    it measures how well the points sit on a line, so an exactly straight line has ``se = 0``.
+    """
+    lx = _as_vector("x", x, min_len=3)
+    ly = _as_vector("y", y, min_len=3)
+    if lx.size != ly.size:
+        raise ValueError(f"x and y must have the same length, got {lx.size} and {ly.size}")
+    if (lx <= 0).any() or (ly <= 0).any():
+        raise ValueError("x and y must be strictly positive for a log-log fit")
+    lx, ly = np.log(lx), np.log(ly)
+    sxx = float(((lx - lx.mean()) ** 2).sum())
+    if sxx == 0.0:
+        raise ValueError("x must take at least two distinct values")
+    slope = float(((lx - lx.mean()) * (ly - ly.mean())).sum() / sxx)
+    intercept = float(ly.mean() - slope * lx.mean())
+    resid = ly - (intercept + slope * lx)
+    s2 = float((resid**2).sum() / (lx.size - 2))
+    return Slope(slope, intercept, math.sqrt(s2 / sxx))

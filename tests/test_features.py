@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from dltnotes.features import RandomReLUFeatures, min_norm_least_squares
+
+
+def test_features_shape_scale_and_determinism():
+    x = torch.randn(5, 3, dtype=torch.float64)
+    f = RandomReLUFeatures(3, 7, seed=2)
+    phi = f(x)
+    assert phi.shape == (5, 7) and (phi >= 0).all()
+    assert torch.allclose(phi, torch.relu(x @ f.weight + f.bias) / 7**0.5)
+    assert torch.equal(phi, RandomReLUFeatures(3, 7, seed=2)(x))
+
+
+def test_features_reject_bad_input():
+    f = RandomReLUFeatures(3, 4)
+    with pytest.raises(ValueError, match="3 columns"):
+        f(torch.randn(2, 4))
+    with pytest.raises(ValueError, match="2 dimensions"):
+        f(torch.randn(3))
+    with pytest.raises(TypeError, match="floating"):
+        f(torch.ones(2, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="p must be"):
+        RandomReLUFeatures(3, 0)
+
+
+def test_min_norm_least_squares_underdetermined_is_min_norm_interpolant():
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(4, 10, generator=gen, dtype=torch.float64)
+    y = torch.randn(4, generator=gen, dtype=torch.float64)
+    w = min_norm_least_squares(A, y)
+    assert torch.allclose(A @ w, y, atol=1e-12)
+    assert torch.allclose(w, A.T @ torch.linalg.solve(A @ A.T, y), atol=1e-12)
+
+
+def test_min_norm_least_squares_overdetermined_is_ols():
+    gen = torch.Generator().manual_seed(1)
+    A = torch.randn(20, 3, generator=gen, dtype=torch.float64)
+    Y = torch.randn(20, 2, generator=gen, dtype=torch.float64)
+    assert torch.allclose(min_norm_least_squares(A, Y), torch.linalg.lstsq(A, Y).solution, atol=1e-12)
+
+
+def test_min_norm_least_squares_bad_input():
+    with pytest.raises(ValueError, match="rows"):
+        min_norm_least_squares(torch.randn(3, 2), torch.randn(4))
+    with pytest.raises(ValueError, match="NaN"):
+        min_norm_least_squares(torch.full((2, 2), float("nan")), torch.randn(2))

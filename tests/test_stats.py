@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dltnotes.stats import loglog_slope, mean_se
+
+
+def test_mean_se_known_values():
+    est = mean_se([1.0, 2.0, 3.0, 4.0])
+    assert est.mean == 2.5 and est.n == 4
+    assert math.isclose(est.se, np.std([1, 2, 3, 4], ddof=1) / 2, rel_tol=1e-15)
+
+
+def test_mean_se_accepts_tensors():
+    assert mean_se(torch.tensor([0.0, 2.0])).mean == 1.0
+
+
+@pytest.mark.parametrize(
+    "samples, err", [([1.0], ValueError), ([[1.0, 2.0]], ValueError), ([1.0, float("nan")], ValueError),
+                     (["a", "b"], TypeError)],
+)
+def test_mean_se_bad_input(samples, err):
+    with pytest.raises(err):
+        mean_se(samples)
+
+
+def test_loglog_slope_recovers_an_exact_power_law():
+    x = np.array([1.0, 10.0, 100.0, 1000.0])
+    fit = loglog_slope(x, 3.0 * x**-0.5)
+    assert math.isclose(fit.slope, -0.5, abs_tol=1e-12)
+    assert math.isclose(math.exp(fit.intercept), 3.0, rel_tol=1e-12)
+    assert fit.se < 1e-12
+
+
+def test_loglog_slope_standard_error_covers_noisy_slopes():
+    # over many noisy fits, |slope - truth| <= 4·se should essentially always hold (t-distribution, 8 dof)
+    rng = np.random.default_rng(0)
+    x = np.logspace(0, 3, 10)
+    misses = 0
+    for _ in range(500):
+        y = x**1.5 * np.exp(0.1 * rng.standard_normal(x.size))
+        fit = loglog_slope(x, y)
+        misses += abs(fit.slope - 1.5) > 4 * fit.se
+    assert misses <= 5  # P(|t_8| > 4) ≈ 0.004, so about 2 misses expected
+
+
+@pytest.mark.parametrize(
+    "x, y, match",
+    [([1, 2], [1, 2], "at least 3"), ([1, 2, 3], [1, 2, 3, 4], "same length"), ([0, 1, 2], [1, 2, 3], "positive"),
+     ([1, 1, 1], [1, 2, 3], "distinct")],
+)
+def test_loglog_slope_bad_input(x, y, match):
+    with pytest.raises(ValueError, match=match):
+        loglog_slope(x, y)
