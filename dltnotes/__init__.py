@@ -7,10 +7,11 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.book` — :func:`~dltnotes.book.claim` (checked claims for the ledger) and :func:`~dltnotes.book.glue`;
 * :mod:`dltnotes.features` — random features and minimum-norm least squares;
 * :mod:`dltnotes.stats` — Monte Carlo standard errors and log–log slopes;
+* :mod:`dltnotes.training` — the MLP and the training loop;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import book, data, features, plotting, stats
+from . import book, data, features, plotting, stats, training
 from .book import claim, glue
 from .runtime import device, progress, seed_everything
 
@@ -28,4 +29,5 @@ __all__ = [
     "progress",
     "seed_everything",
     "stats",
+    "training",
 ]

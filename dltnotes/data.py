@@ -3,8 +3,8 @@
 Nothing here downloads anything. Every generator takes a ``seed`` and returns the same tensors for the same
 arguments; every loader returns tensors on :func:`dltnotes.runtime.device` unless told otherwise.
 
-Conventions
------------
+**Conventions.**
+
 * Features are rows: ``x`` has shape ``(n, d)``; labels ``y`` have shape ``(n,)``.
 * Class labels are ``int64`` in ``{0, …, C-1}``; binary labels for margin-based chapters are ``±1`` floats.
 
