@@ -152,28 +152,28 @@ def _on_doctree_resolved(app, doctree, docname):
     chapters = [d for d in env.found_docs if d in ledger]
     order = {d: i for i, d in enumerate(env.toctree_includes and _toc_order(env) or sorted(chapters))}
     chapters.sort(key=lambda d: order.get(d, len(order)))
-    rows = []
+    blocks = []
     total = failed = 0
     for chapter in chapters:
         title = env.titles[chapter].astext() if chapter in env.titles else chapter
+        rows = []
         for rec in ledger[chapter]:
             total += 1
             failed += not rec.passed
             if not rec.passed:
                 logger.warning(f"claims ledger: failed claim in {chapter}: {rec.statement}", location=docname)
-            ref = nodes.reference("", title, internal=True,
-                                  refuri=app.builder.get_relative_uri(docname, chapter))
-            rows.append([ref, nodes.Text(rec.statement), nodes.literal(rec.detail, rec.detail),
+            rows.append([nodes.Text(rec.statement), nodes.literal(rec.detail, rec.detail),
                          nodes.Text("✔ passed" if rec.passed else "✘ FAILED")])
+        ref = nodes.reference("", "", internal=True, refuri=app.builder.get_relative_uri(docname, chapter))
+        ref += nodes.strong(title, title)
+        blocks.append(_para(ref, nodes.Text(f" — {len(rows)} claim{'s' if len(rows) != 1 else ''}")))
+        blocks.append(_table(["Claim", "Check and measured values", "Outcome"], rows, [38, 50, 12]))
     summary = _para(nodes.Text(
         f"{total} claims checked in {len(chapters)} chapters; "
         + ("all passed." if failed == 0 else f"{failed} FAILED.")
     ))
     for node in placeholders:
-        new = [summary]
-        if rows:
-            new.append(_table(["Chapter", "Claim", "Check and measured values", "Outcome"], rows, [18, 30, 42, 10]))
-        node.replace_self(new)
+        node.replace_self([summary] + [b.deepcopy() for b in blocks])
 
 
 def _toc_order(env):
