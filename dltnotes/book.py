@@ -120,19 +120,20 @@ def read_ledger(directory) -> dict[str, list[Claim]]:
     return ledger
 
 
-def glue(name: str, value, *, display: bool = False):
-    """Store ``value`` under ``name`` for the prose (myst-nb's ``glue``); return ``value``.
+def glue(name: str, value, *, display: bool = False) -> None:
+    """Store ``value`` under ``name`` for the prose (myst-nb's ``glue``).
 
-    Where myst-nb is not installed (e.g. on Colab) nothing is stored and ``value`` is returned unchanged.
+    Returns ``None``, so a cell that ends with ``glue(...)`` shows no stray output. numpy scalars and one-element
+    tensors are stored as Python numbers. Where myst-nb is not installed (e.g. on Colab) nothing is stored.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"glue names must be identifiers (letters, digits, _), got {name!r}")
     try:
         from myst_nb import glue as _glue
     except ImportError:  # a reader's Colab session: the prose is not rendered there
-        return value
+        return None
     _glue(name, _plain(value), display=display)
-    return value
+    return None
 
 
 def _plain(value):

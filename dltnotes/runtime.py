@@ -72,7 +72,21 @@ def quiet() -> bool:
 
 
 def progress(iterable: Iterable, *, desc: str | None = None, total: int | None = None, **kwargs):
-    """Wrap ``iterable`` in a tqdm progress bar (notebook-aware), disabled when :func:`quiet` is true."""
-    from tqdm.auto import tqdm
+    """Wrap ``iterable`` in a tqdm progress bar, disabled when :func:`quiet` is true.
 
-    return tqdm(iterable, desc=desc, total=total, disable=quiet(), **kwargs)
+    In Jupyter with ipywidgets (e.g. Colab) the bar is a widget; without ipywidgets it falls back to text
+    quietly instead of warning.
+    """
+    if quiet():
+        from tqdm.std import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, disable=True, **kwargs)
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmWarning)
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, **kwargs)

@@ -84,8 +84,8 @@ def test_read_ledger_missing_directory_and_bad_lines(tmp_path):
         read_ledger(tmp_path)
 
 
-def test_glue_validates_names_and_returns_value():
-    assert glue("value_1", 3.5) == 3.5
+def test_glue_validates_names_and_returns_nothing():
+    assert glue("value_1", 3.5) is None
     with pytest.raises(ValueError, match="identifiers"):
         glue("not a name", 1)
 
