@@ -28,7 +28,7 @@ test: setup
 	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
 
 sync: setup
-	$(BIN)/jupytext --to ipynb chapters/*.md
+	$(BIN)/jupytext --update --to ipynb $$(grep -l '^kernelspec:' chapters/*.md)
 
 clean:
 	rm -rf _build .pytest_cache

@@ -77,7 +77,9 @@ def test_no_orphan_twins():
     for nb in CHAPTERS.rglob("*.ipynb"):
         if ".ipynb_checkpoints" in nb.parts:
             continue
-        assert nb.with_suffix(".md").exists(), f"{nb} has no .md source"
+        md = nb.with_suffix(".md")
+        assert md.exists(), f"{nb} has no .md source"
+        assert _is_notebook(md), f"{nb} is the twin of a plain page (no kernelspec): delete it"
 
 
 def _toc_files(node):
