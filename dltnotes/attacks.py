@@ -4,9 +4,9 @@
 
 * One gradient core serves every attack: the loss (cross-entropy of the logits by default, or any
   ``loss_fn(outputs, labels) -> scalar``) is differentiated with respect to the *input* only, by
-  :func:`torch.autograd.grad`; the parameters' ``.grad`` fields are never touched, the model's train/eval mode is
+  ``torch.autograd.grad``; the parameters' ``.grad`` fields are never touched, the model's train/eval mode is
   left as it is (attack a model in the mode you want attacked), and the attacks work when called under
-  :func:`torch.no_grad`.
+  ``torch.no_grad()``.
 * Untargeted attacks ascend the loss of the true label ``y``; targeted ones (``targeted=True``, ``y`` the target)
   descend the loss of the target.
 * Inputs have any shape ``(B, …)``; norms are per sample, over all non-batch dimensions.
@@ -32,7 +32,8 @@ from torch import nn
 from ._validate import check_bool, check_int, check_real, check_tensor
 from .training import History, train
 
-__all__ = ["NORMS", "fgsm", "pgd", "predict", "robust_accuracy", "attack_success_rate", "adversarial_training"]
+__all__ = ["NORMS", "fgsm", "pgd", "predict", "robust_accuracy", "attack_success_rate", "adversarial_training",
+           "QuantizedInput"]
 
 #: The threat models :func:`pgd` knows: ``"linf"`` (sign steps, entrywise clamp) and ``"l2"`` (normalised
 #: gradient steps, radial rescaling).
@@ -362,3 +363,68 @@ def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
                        targeted=False, lo=lo, hi=hi, loss_fn=None, generator=gen)
 
     return train(model, x, y, loss="cross_entropy", batch_transform=attack_batch, **train_kwargs)
+
+
+# ----------------------------------------------------------------------------------------------- a masked "defence"
+class QuantizedInput(nn.Module):
+    """A gradient-masking "defence": classify a quantised copy of the input (Athalye et al. 2018).
+
+    Each pixel in ``[0, 1]`` is mapped to ``floor(levels · x + u) / levels`` with ``u = ½`` (rounding to the
+    nearest of ``levels + 1`` values) or, with ``dither=True``, ``u ~ Uniform[0, 1)`` drawn afresh for every
+    pixel and every call (a randomised quantiser whose output has mean ``x``). The quantiser's derivative is zero
+    almost everywhere, so plain gradient attacks see no gradient at all.
+
+    The attacker's tools: ``straight_through=True`` uses BPDA (backward pass differentiable approximation):
+    the forward pass is unchanged but the backward pass treats the quantiser as the identity;
+    ``draws=K`` averages the log-probabilities over ``K`` independent dithers, so that the cross-entropy of the
+    output is the average loss over the randomness (expectation over transformation, EOT). See
+    :ref:`chap-adversarial-training`.
+
+    The output is ``(B, C)`` log-probabilities (averaged over the draws), so that ``argmax`` gives the
+    prediction and the cross-entropy applies unchanged.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier behind the quantiser (logits ``(B, C)``).
+    levels : int
+        Number of quantisation steps (≥ 1); the quantised pixels take ``levels + 1`` values.
+    dither : bool
+        Randomise the quantiser.
+    straight_through : bool
+        Differentiate the quantiser as the identity (BPDA).
+    draws : int
+        Number of dithers averaged per call (≥ 1; > 1 only with ``dither``).
+    generator : torch.Generator, optional
+        CPU generator of the dithers.
+    """
+
+    def __init__(self, model: nn.Module, levels: int, *, dither: bool = False, straight_through: bool = False,
+                 draws: int = 1, generator: torch.Generator | None = None):
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.levels = check_int("levels", levels, min_value=1)
+        self.dither = check_bool("dither", dither)
+        self.straight_through = check_bool("straight_through", straight_through)
+        self.draws = check_int("draws", draws, min_value=1)
+        if self.draws > 1 and not self.dither:
+            raise ValueError("draws > 1 only makes sense with dither=True (the plain quantiser is deterministic)")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        self.generator = generator
+
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """The quantised input, same shape as ``x`` (one dither draw when ``dither``)."""
+        if self.dither:
+            u = torch.rand(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
+        else:
+            u = torch.full_like(x, 0.5)
+        q = (torch.floor(self.levels * x + u) / self.levels).clamp(0.0, 1.0)
+        return x + (q - x).detach() if self.straight_through else q
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities ``(B, C)`` of the model on quantised inputs, averaged over ``draws`` dithers."""
+        logp = [torch.log_softmax(self.model(self.quantize(x)), dim=1) for _ in range(self.draws)]
+        return logp[0] if self.draws == 1 else torch.stack(logp).mean(0)

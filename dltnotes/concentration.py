@@ -68,7 +68,7 @@ def half_sphere_expansion(d: int, eps, *, method: str = "beta"):
     ----------
     d : int
         Ambient dimension (≥ 2).
-    eps : float or array_like
+    eps : float or array-like
         Geodesic radii (≥ 0); values beyond π/2 give 1.
     method : str
         ``"beta"``: the closed form ``½ + ½ I_{sin²ε}(½, (d−1)/2)`` with ``I`` the regularised incomplete beta

@@ -255,3 +255,38 @@ def test_rounding_tolerance_on_bounds():
     x[0, 0] = 1.0 + 1e-7  # float round-off of a rescaled image
     out = fgsm(model, x, y, 0.1)
     assert out.max() <= 1.0
+
+
+def test_quantized_input_masks_gradients_and_bpda_restores_them():
+    from dltnotes.attacks import QuantizedInput
+
+    x, y = _batch((16, 6), dtype=torch.float64)
+    model = Linear(6).double()
+    q = QuantizedInput(model, 4)
+    assert torch.allclose(q.quantize(x) * 4, torch.round(q.quantize(x) * 4))
+    assert torch.allclose(q(x).exp().sum(1), torch.ones(16, dtype=torch.float64))
+    assert torch.equal(pgd(q, x, y, 0.2, 0.05, 5), x)  # zero gradient: PGD does not move
+    bpda = QuantizedInput(model, 4, straight_through=True)
+    assert torch.equal(bpda(x), q(x))  # same forward pass
+    assert (pgd(bpda, x, y, 0.2, 0.05, 5) - x).abs().max() > 0
+    gen = torch.Generator().manual_seed(0)
+    d = QuantizedInput(model, 4, dither=True, generator=gen)
+    mean_q = torch.stack([d.quantize(x) for _ in range(4000)]).mean(0)
+    # unbiased dither: each entry takes two values ¼ apart, so its SD is ≤ 1/8 and the mean's SE ≤ (1/8)/√R
+    assert (mean_q - x).abs().max() <= 4 * (1 / 8) / math.sqrt(4000)
+    eot = QuantizedInput(model, 4, dither=True, straight_through=True, draws=8, generator=gen)
+    assert eot(x).shape == (16, 3)
+
+
+def test_quantized_input_errors():
+    from dltnotes.attacks import QuantizedInput
+
+    model = Linear(3)
+    with pytest.raises(ValueError, match="levels"):
+        QuantizedInput(model, 0)
+    with pytest.raises(ValueError, match="dither"):
+        QuantizedInput(model, 4, draws=3)
+    with pytest.raises(TypeError, match="Module"):
+        QuantizedInput(lambda t: t, 4)
+    with pytest.raises(TypeError, match="generator"):
+        QuantizedInput(model, 4, generator=1)
