@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dltnotes.concentration import (cube_bound, geodesic_distance_to_half_sphere, half_sphere_expansion,
-                                    levy_bound, sphere_uniform)
+                                    half_sphere_tail, levy_bound, sphere_uniform)
 
 
 @pytest.mark.parametrize("d", [2, 3, 5, 20, 200, 2000])
@@ -82,3 +82,19 @@ def test_errors():
         geodesic_distance_to_half_sphere(torch.ones(3, 3))
     with pytest.raises(ValueError, match="d >= 2"):
         geodesic_distance_to_half_sphere(torch.ones(3))
+
+
+def test_tail_is_the_complement_and_accurate():
+    eps = np.linspace(0, 2.0, 41)
+    for d in (2, 3, 30, 500):
+        assert np.allclose(half_sphere_tail(d, eps), 1 - half_sphere_expansion(d, eps), atol=1e-14)
+    # far tail: relative accuracy where 1 − μ underflows to 0 in the subtraction; compare with quadrature
+    from scipy import integrate
+    k = 2000 - 2
+    num = integrate.quad(lambda p: np.exp(k * np.log(np.cos(p))), 0.3, np.pi / 2, epsabs=0, epsrel=1e-12)[0]
+    den = 2 * integrate.quad(lambda p: np.exp(k * np.log(np.cos(p))), 0, np.pi / 2, epsabs=0, epsrel=1e-12,
+                             points=[0.0])[0]
+    assert 1 - half_sphere_expansion(2000, 0.3) == 0.0
+    assert half_sphere_tail(2000, 0.3) == pytest.approx(num / den, rel=1e-8)
+    with pytest.raises(ValueError, match="eps"):
+        half_sphere_tail(5, -1.0)
