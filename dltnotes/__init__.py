@@ -8,10 +8,12 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.features` — random features and minimum-norm least squares;
 * :mod:`dltnotes.stats` — Monte Carlo standard errors and log–log slopes;
 * :mod:`dltnotes.training` — the MLP and the training loop;
-* :mod:`dltnotes.plotting` — the book's figure style.
+* :mod:`dltnotes.plotting` — the book's figure style;
+* :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
+* :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube.
 """
 
-from . import book, data, features, plotting, stats, training
+from . import attacks, book, concentration, data, features, plotting, stats, training
 from .book import claim, glue
 from .runtime import device, progress, seed_everything
 
@@ -19,8 +21,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "attacks",
     "book",
     "claim",
+    "concentration",
     "data",
     "device",
     "features",

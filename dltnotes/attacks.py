@@ -1,0 +1,430 @@
+"""Gradient attacks (FGSM, PGD), their evaluation, and adversarial training.
+
+**Conventions.**
+
+* One gradient core serves every attack: the loss (cross-entropy of the logits by default, or any
+  ``loss_fn(outputs, labels) -> scalar``) is differentiated with respect to the *input* only, by
+  ``torch.autograd.grad``; the parameters' ``.grad`` fields are never touched, the model's train/eval mode is
+  left as it is (attack a model in the mode you want attacked), and the attacks work when called under
+  ``torch.no_grad()``.
+* Untargeted attacks ascend the loss of the true label ``y``; targeted ones (``targeted=True``, ``y`` the target)
+  descend the loss of the target.
+* Inputs have any shape ``(B, …)``; norms are per sample, over all non-batch dimensions.
+* Every iterate is projected onto the threat model and then clipped to the explicit ``bounds`` of the input
+  domain (foolbox-style): for ``"linf"`` the perturbation is clamped entrywise to ``[−ε, ε]``; for ``"l2"`` it is
+  rescaled by ``min(1, ε/‖δ‖₂)``. Clipping to a box containing ``x`` only shrinks each entry of ``δ``, so the
+  final iterate satisfies ``‖x' − x‖ ≤ ε`` and ``lo ≤ x' ≤ hi`` (up to float round-off).
+
+Taught in :ref:`chap-adversarial` (the attacks) and :ref:`chap-adversarial-training` (adversarial training);
+the iteration is that of Madry et al. (2018) and of torchattacks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validate import check_bool, check_int, check_real, check_tensor
+from .training import History, train
+
+__all__ = ["NORMS", "fgsm", "pgd", "predict", "robust_accuracy", "attack_success_rate", "adversarial_training",
+           "QuantizedInput"]
+
+#: The threat models :func:`pgd` knows: ``"linf"`` (sign steps, entrywise clamp) and ``"l2"`` (normalised
+#: gradient steps, radial rescaling).
+NORMS = ("linf", "l2")
+
+
+# ----------------------------------------------------------------------------------------------- validation
+def _check_bounds(bounds) -> tuple[float, float]:
+    if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+        raise TypeError(f"bounds must be a pair (lo, hi), got {bounds!r}")
+    lo = check_real("bounds[0]", bounds[0])
+    hi = check_real("bounds[1]", bounds[1])
+    if not lo < hi:
+        raise ValueError(f"bounds must satisfy lo < hi, got ({lo}, {hi})")
+    return lo, hi
+
+
+def _check_attack_args(model, x, y, eps, bounds, loss_fn, targeted):
+    if not isinstance(model, nn.Module) and not callable(model):
+        raise TypeError(f"model must be a torch.nn.Module or a callable, got {type(model).__name__}")
+    check_tensor("x", x, floating=True)
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"x must be a non-empty batch (B, …), got shape {tuple(x.shape)}")
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+    if loss_fn is None:
+        if y.ndim != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"y must hold one label per input, shape ({x.shape[0]},), got {tuple(y.shape)}")
+        if y.dtype != torch.int64:
+            raise TypeError(f"y must be int64 class labels for the cross-entropy loss, got {y.dtype}")
+    else:
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be a callable (outputs, labels) -> scalar, got {type(loss_fn).__name__}")
+        if y.ndim < 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"y must have the batch size {x.shape[0]} as its first dimension, got {tuple(y.shape)}")
+    eps = check_real("eps", eps, min_value=0.0)
+    lo, hi = _check_bounds(bounds)
+    targeted = check_bool("targeted", targeted)
+    tol = 1e-6 * max(1.0, abs(lo), abs(hi))  # round-off of a float32 image rescaled to [lo, hi]
+    xmin, xmax = torch.aminmax(x.detach())
+    if xmin.item() < lo - tol or xmax.item() > hi + tol:
+        raise ValueError(f"x must lie within bounds [{lo}, {hi}], got values in [{xmin.item():.6g}, {xmax.item():.6g}]")
+    return eps, lo, hi, targeted
+
+
+# ----------------------------------------------------------------------------------------------- the core
+def _input_gradient(model, x_adv: torch.Tensor, y: torch.Tensor, loss_fn, sign: float) -> torch.Tensor:
+    """``sign · ∇ₓ loss(model(x_adv), y)``: the ascent direction of the attack's objective."""
+    with torch.enable_grad():
+        x_adv = x_adv.detach().requires_grad_(True)
+        out = model(x_adv)
+        loss = F.cross_entropy(out, y) if loss_fn is None else loss_fn(out, y)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise ValueError("the loss must be a scalar tensor")
+        if not loss.requires_grad:
+            raise ValueError("the loss does not depend on x (it carries no gradient); check the model and loss_fn")
+        (grad,) = torch.autograd.grad(loss, x_adv, allow_unused=True)
+    if grad is None:
+        raise ValueError("the loss does not depend on x (its gradient is undefined); check the model and loss_fn")
+    return grad if sign > 0 else -grad
+
+
+def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:
+    """``‖t_b‖₂`` for each sample, shaped ``(B, 1, …, 1)`` to broadcast against ``t``."""
+    return t.reshape(t.shape[0], -1).norm(dim=1).reshape((-1,) + (1,) * (t.ndim - 1))
+
+
+def _project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    scale = (eps / _per_sample_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
+    return delta * scale
+
+
+def _step(grad: torch.Tensor, alpha: float, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        return alpha * grad.sign()
+    return alpha * grad / _per_sample_norm(grad).clamp_min(1e-12)
+
+
+def _random_start(x: torch.Tensor, eps: float, norm: str, generator) -> torch.Tensor:
+    """A uniform draw from the ε-ball (cube for ``"linf"``, Euclidean ball for ``"l2"``), on x's device."""
+    shape, dt = x.shape, x.dtype
+    if norm == "linf":
+        u = torch.rand(shape, generator=generator, dtype=dt)
+        return ((2 * u - 1) * eps).to(x.device)
+    z = torch.randn(shape, generator=generator, dtype=dt)
+    dim = z[0].numel()
+    radius = eps * torch.rand(shape[0], generator=generator, dtype=dt) ** (1.0 / dim)
+    direction = z / _per_sample_norm(z).clamp_min(1e-12)
+    return (direction * radius.reshape((-1,) + (1,) * (z.ndim - 1))).to(x.device)
+
+
+def _attack(model, x, y, *, eps, alpha, steps, norm, random_start, targeted, lo, hi, loss_fn, generator):
+    x = x.detach()
+    sign = -1.0 if targeted else 1.0
+    if random_start and eps > 0:
+        x_adv = (x + _random_start(x, eps, norm, generator)).clamp(lo, hi)
+    else:
+        x_adv = x.clone()
+    for _ in range(steps):
+        grad = _input_gradient(model, x_adv, y, loss_fn, sign)
+        x_adv = x_adv + _step(grad, alpha, norm)
+        x_adv = (x + _project(x_adv - x, eps, norm)).clamp(lo, hi)
+    return x_adv.detach()
+
+
+# ----------------------------------------------------------------------------------------------- attacks
+def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, targeted: bool = False,
+         bounds=(0.0, 1.0), loss_fn: Callable | None = None) -> torch.Tensor:
+    """The fast gradient sign method: ``x' = clip(x + ε·sign ∇ₓℓ(f(x), y))`` (Goodfellow et al. 2015).
+
+    ``ε·sign g`` maximises the linearised loss ``⟨g, δ⟩`` over the ℓ∞ ball ``‖δ‖∞ ≤ ε``
+    (see :ref:`chap-adversarial`). With ``targeted=True`` the step descends the loss of the target ``y``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps ``(B, …)`` inputs to outputs the loss accepts (logits ``(B, C)`` for the default loss).
+    x : torch.Tensor
+        Clean inputs ``(B, …)``, floating, inside ``bounds``.
+    y : torch.Tensor
+        ``(B,)`` int64 labels (true labels, or targets when ``targeted``); any ``(B, …)`` with ``loss_fn``.
+    eps : float
+        Radius of the ℓ∞ ball (≥ 0).
+    targeted : bool
+        Descend the target's loss instead of ascending the true label's.
+    bounds : tuple of float
+        ``(lo, hi)``, the input domain; the result is clipped to it.
+    loss_fn : callable, optional
+        ``loss_fn(outputs, y) -> scalar``; default: mean cross-entropy.
+
+    Returns
+    -------
+    torch.Tensor
+        The adversarial batch, with x's shape, dtype and device.
+    """
+    eps, lo, hi, targeted = _check_attack_args(model, x, y, eps, bounds, loss_fn, targeted)
+    return _attack(model, x, y, eps=eps, alpha=eps, steps=1, norm="linf", random_start=False, targeted=targeted,
+                   lo=lo, hi=hi, loss_fn=loss_fn, generator=None)
+
+
+def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int, *, norm: str = "linf",
+        random_start: bool = False, targeted: bool = False, bounds=(0.0, 1.0), loss_fn: Callable | None = None,
+        generator: torch.Generator | None = None) -> torch.Tensor:
+    """Projected gradient descent on the attack objective (Madry et al. 2018).
+
+    Each step moves ``α·sign g`` (``"linf"``) or ``α·g/‖g‖₂`` per sample (``"l2"``), projects the perturbation
+    onto the ε-ball around ``x`` and clips to ``bounds``; the final iterate is returned. See
+    :ref:`chap-adversarial`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps ``(B, …)`` inputs to outputs the loss accepts (logits ``(B, C)`` for the default loss).
+    x : torch.Tensor
+        Clean inputs ``(B, …)``, floating, inside ``bounds``.
+    y : torch.Tensor
+        ``(B,)`` int64 labels (targets when ``targeted``); any ``(B, …)`` with ``loss_fn``.
+    eps : float
+        Radius of the threat model (≥ 0).
+    alpha : float
+        Step size (> 0).
+    steps : int
+        Number of steps (≥ 1).
+    norm : str
+        ``"linf"`` or ``"l2"``.
+    random_start : bool
+        Start from a uniform draw in the ε-ball (clipped to ``bounds``) instead of ``x``.
+    targeted : bool
+        Descend the target's loss instead of ascending the true label's.
+    bounds : tuple of float
+        ``(lo, hi)``, the input domain.
+    loss_fn : callable, optional
+        ``loss_fn(outputs, y) -> scalar``; default: mean cross-entropy.
+    generator : torch.Generator, optional
+        A CPU generator for the random start.
+
+    Returns
+    -------
+    torch.Tensor
+        The adversarial batch, with x's shape, dtype and device.
+    """
+    eps, lo, hi, targeted = _check_attack_args(model, x, y, eps, bounds, loss_fn, targeted)
+    alpha = check_real("alpha", alpha, min_value=0.0, min_inclusive=False)
+    steps = check_int("steps", steps, min_value=1)
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    random_start = check_bool("random_start", random_start)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    return _attack(model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start,
+                   targeted=targeted, lo=lo, hi=hi, loss_fn=loss_fn, generator=generator)
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def predict(model, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Predicted classes ``argmax_c f(x)_c`` as int64 ``(B,)``, computed in batches without gradients."""
+    check_tensor("x", x, floating=True)
+    batch_size = check_int("batch_size", batch_size, min_value=1)
+    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
+
+
+def robust_accuracy(model, x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[float], *, attack: str = "pgd",
+                    alpha_fraction: float = 0.25, steps: int = 20, norm: str = "linf", random_start: bool = False,
+                    bounds=(0.0, 1.0), generator: torch.Generator | None = None) -> np.ndarray:
+    """Accuracy under attack at each radius of ``eps_list`` (the robust-accuracy curve).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        The classifier (logits ``(B, C)``).
+    x, y : torch.Tensor
+        Inputs ``(B, …)`` inside ``bounds`` and int64 labels ``(B,)``.
+    eps_list : sequence of float
+        Radii (≥ 0); ``0`` gives the clean accuracy.
+    attack : str
+        ``"fgsm"`` or ``"pgd"``.
+    alpha_fraction : float
+        PGD's step is ``alpha_fraction · ε`` (> 0).
+    steps : int
+        PGD's number of steps.
+    norm, random_start, bounds, generator
+        As in :func:`pgd` (``"fgsm"`` is always ℓ∞).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(eps_list),)`` accuracies in ``[0, 1]``; the binomial standard error of each is
+        ``sqrt(a(1 − a)/B)``.
+    """
+    if attack not in ("fgsm", "pgd"):
+        raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
+    eps_values = [check_real("eps_list[i]", e, min_value=0.0) for e in eps_list]
+    if not eps_values:
+        raise ValueError("eps_list must hold at least one radius")
+    alpha_fraction = check_real("alpha_fraction", alpha_fraction, min_value=0.0, min_inclusive=False)
+    accs = []
+    for eps in eps_values:
+        if eps == 0:
+            x_adv = x
+            _check_attack_args(model, x, y, 0.0, bounds, None, False)
+        elif attack == "fgsm":
+            x_adv = fgsm(model, x, y, eps, bounds=bounds)
+        else:
+            x_adv = pgd(model, x, y, eps, alpha_fraction * eps, steps, norm=norm, random_start=random_start,
+                        bounds=bounds, generator=generator)
+        accs.append(predict(model, x_adv).eq(y).double().mean().item())
+    return np.array(accs)
+
+
+def attack_success_rate(model, x_adv: torch.Tensor, y: torch.Tensor, *, targeted: bool = False,
+                        x: torch.Tensor | None = None) -> float:
+    """Fraction of attacks that succeed.
+
+    Untargeted: the prediction at ``x_adv`` differs from the true label ``y``. Targeted: it equals the target
+    ``y``. When the clean inputs ``x`` are given, only the samples the model classifies correctly at ``x``
+    count (for a targeted attack: those whose clean prediction is not already the target), so that the
+    model's own errors are not credited to the attack.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``; ``nan`` when no sample counts.
+    """
+    check_tensor("x_adv", x_adv, floating=True)
+    check_tensor("y", y, ndim=1, floating=False)
+    if y.shape[0] != x_adv.shape[0]:
+        raise ValueError(f"y must have one label per input ({x_adv.shape[0]}), got {tuple(y.shape)}")
+    targeted = check_bool("targeted", targeted)
+    pred = predict(model, x_adv)
+    success = pred.eq(y) if targeted else pred.ne(y)
+    if x is not None:
+        check_tensor("x", x, floating=True)
+        if x.shape != x_adv.shape:
+            raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
+        clean = predict(model, x)
+        success = success[clean.ne(y)] if targeted else success[clean.eq(y)]
+    return success.double().mean().item() if success.numel() else math.nan
+
+
+# ----------------------------------------------------------------------------------------------- training
+def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float,
+                         attack_steps: int, norm: str = "linf", random_start: bool = True, bounds=(0.0, 1.0),
+                         attack_seed: int = 0, **train_kwargs) -> History:
+    """Madry's min–max training: each minibatch is replaced by its PGD attack before the update.
+
+    Solves ``min_θ E max_{‖δ‖ ≤ ε} ℓ(f_θ(x + δ), y)`` approximately: the inner maximum by :func:`pgd` (on the
+    model in train mode, from a random start by default), the outer minimum by :func:`dltnotes.training.train`
+    through its ``batch_transform`` hook. See :ref:`chap-adversarial-training`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier to train (in place).
+    x, y : torch.Tensor
+        Training inputs ``(n, …)`` inside ``bounds`` and int64 labels ``(n,)``.
+    eps, alpha, attack_steps, norm, random_start, bounds
+        The inner attack, as in :func:`pgd`.
+    attack_seed : int
+        Seed of the random starts.
+    **train_kwargs
+        Passed to :func:`dltnotes.training.train` (``lr``, ``steps``, ``batch_size``, ``optimizer``, …); the loss
+        is cross-entropy.
+
+    Returns
+    -------
+    History
+        The training history (its losses and accuracies are on the *clean* training set).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    eps, lo, hi, _ = _check_attack_args(model, x, y, eps, bounds, None, False)
+    alpha = check_real("alpha", alpha, min_value=0.0, min_inclusive=False)
+    attack_steps = check_int("attack_steps", attack_steps, min_value=1)
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    random_start = check_bool("random_start", random_start)
+    attack_seed = check_int("attack_seed", attack_seed, min_value=0)
+    if "loss" in train_kwargs or "batch_transform" in train_kwargs:
+        raise ValueError("adversarial_training sets the loss (cross-entropy) and the batch_transform itself")
+    gen = torch.Generator().manual_seed(attack_seed)
+
+    def attack_batch(m, xb, yb):
+        return _attack(m, xb, yb, eps=eps, alpha=alpha, steps=attack_steps, norm=norm, random_start=random_start,
+                       targeted=False, lo=lo, hi=hi, loss_fn=None, generator=gen)
+
+    return train(model, x, y, loss="cross_entropy", batch_transform=attack_batch, **train_kwargs)
+
+
+# ----------------------------------------------------------------------------------------------- a masked "defence"
+class QuantizedInput(nn.Module):
+    """A gradient-masking "defence": classify a quantised copy of the input (Athalye et al. 2018).
+
+    Each pixel in ``[0, 1]`` is mapped to ``floor(levels · x + u) / levels`` with ``u = ½`` (rounding to the
+    nearest of ``levels + 1`` values) or, with ``dither=True``, ``u ~ Uniform[0, 1)`` drawn afresh for every
+    pixel and every call (a randomised quantiser whose output has mean ``x``). The quantiser's derivative is zero
+    almost everywhere, so plain gradient attacks see no gradient at all.
+
+    The attacker's tools: ``straight_through=True`` uses BPDA (backward pass differentiable approximation):
+    the forward pass is unchanged but the backward pass treats the quantiser as the identity;
+    ``draws=K`` averages the log-probabilities over ``K`` independent dithers, so that the cross-entropy of the
+    output is the average loss over the randomness (expectation over transformation, EOT). See
+    :ref:`chap-adversarial-training`.
+
+    The output is ``(B, C)`` log-probabilities (averaged over the draws), so that ``argmax`` gives the
+    prediction and the cross-entropy applies unchanged.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier behind the quantiser (logits ``(B, C)``).
+    levels : int
+        Number of quantisation steps (≥ 1); the quantised pixels take ``levels + 1`` values.
+    dither : bool
+        Randomise the quantiser.
+    straight_through : bool
+        Differentiate the quantiser as the identity (BPDA).
+    draws : int
+        Number of dithers averaged per call (≥ 1; > 1 only with ``dither``).
+    generator : torch.Generator, optional
+        CPU generator of the dithers.
+    """
+
+    def __init__(self, model: nn.Module, levels: int, *, dither: bool = False, straight_through: bool = False,
+                 draws: int = 1, generator: torch.Generator | None = None):
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.levels = check_int("levels", levels, min_value=1)
+        self.dither = check_bool("dither", dither)
+        self.straight_through = check_bool("straight_through", straight_through)
+        self.draws = check_int("draws", draws, min_value=1)
+        if self.draws > 1 and not self.dither:
+            raise ValueError("draws > 1 only makes sense with dither=True (the plain quantiser is deterministic)")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        self.generator = generator
+
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """The quantised input, same shape as ``x`` (one dither draw when ``dither``)."""
+        if self.dither:
+            u = torch.rand(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
+        else:
+            u = torch.full_like(x, 0.5)
+        q = (torch.floor(self.levels * x + u) / self.levels).clamp(0.0, 1.0)
+        return x + (q - x).detach() if self.straight_through else q
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities ``(B, C)`` of the model on quantised inputs, averaged over ``draws`` dithers."""
+        logp = [torch.log_softmax(self.model(self.quantize(x)), dim=1) for _ in range(self.draws)]
+        return logp[0] if self.draws == 1 else torch.stack(logp).mean(0)
