@@ -24,7 +24,8 @@ book: setup
 	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
 
 test: setup
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider
+	# one BLAS/OpenMP thread per worker: $(JOBS) workers share $(JOBS) cores, and small models run faster so
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider
 	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
 
 sync: setup
