@@ -8,10 +8,11 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.features` — random features and minimum-norm least squares;
 * :mod:`dltnotes.stats` — Monte Carlo standard errors and log–log slopes;
 * :mod:`dltnotes.training` — the MLP and the training loop;
+* :mod:`dltnotes.theory` — closed forms of generalisation theory (weak-features risk, Rademacher complexity, memorisation);
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import book, data, features, plotting, stats, training
+from . import book, data, features, plotting, stats, theory, training
 from .book import claim, glue
 from .runtime import device, progress, seed_everything
 
@@ -29,5 +30,6 @@ __all__ = [
     "progress",
     "seed_everything",
     "stats",
+    "theory",
     "training",
 ]
