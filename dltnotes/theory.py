@@ -119,6 +119,13 @@ def weak_features_risk_mc(
     Estimate
         Mean, standard error and number of trials. The standard error is meaningful only where the per-trial
         risk has a finite variance, ``p ≤ n − 4`` or ``p ≥ n + 4``. See :ref:`chap-double-descent`.
+
+    Notes
+    -----
+    Two exact shortcuts keep this fast. The unused features contribute ``X_Tᶜβ_Tᶜ``, a vector of i.i.d.
+    ``N(0, ‖β_Tᶜ‖²)`` entries independent of ``X_T``, so it is drawn as such. A Gaussian ``X_T`` has full rank
+    with probability one, so ``X_T⁺ = (X_TᵀX_T)⁻¹X_Tᵀ`` (``p ≤ n``) or ``X_Tᵀ(X_TX_Tᵀ)⁻¹`` (``p > n``), solved
+    by Cholesky; a factorisation that fails falls back to ``torch.linalg.pinv``.
     """
     n = check_int("n", n, min_value=1)
     check_tensor("beta", beta, ndim=1, floating=True)
@@ -136,13 +143,29 @@ def weak_features_risk_mc(
         b = beta[perm]                                         # (trials, D): β in a random feature order
     else:
         b = beta.expand(trials, D)
-    X = torch.randn(trials, n, D, generator=gen, dtype=torch.float64)
-    eps = torch.randn(trials, n, generator=gen, dtype=torch.float64)
-    X, b, eps = X.to(dev), b.to(dev), eps.to(dev)
-    y = (X @ b.unsqueeze(-1)).squeeze(-1) + math.sqrt(sigma2) * eps
-    bhat = (torch.linalg.pinv(X[:, :, :p]) @ y.unsqueeze(-1)).squeeze(-1)   # (trials, p)
-    risk = sigma2 + (b[:, :p] - bhat).pow(2).sum(1) + b[:, p:].pow(2).sum(1)
+    # the unused features enter y only through xᵀ_Tᶜ β_Tᶜ ~ N(0, ‖β_Tᶜ‖²), independent of X_T: draw that directly
+    XT = torch.randn(trials, n, p, generator=gen, dtype=torch.float64).to(dev)
+    z = torch.randn(trials, n, 1, generator=gen, dtype=torch.float64).to(dev)
+    b = b.to(dev)
+    bT, off2 = b[:, :p].unsqueeze(-1), b[:, p:].pow(2).sum(1)
+    y = XT @ bT + (off2 + sigma2).sqrt()[:, None, None] * z
+    bhat = _pinv_apply(XT, y)
+    risk = sigma2 + (bT - bhat).pow(2).sum((1, 2)) + off2
     return mean_se(risk.cpu())
+
+
+def _pinv_apply(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``X⁺ y`` for a batch ``X (t, n, p)``, ``y (t, n, k)``, by Cholesky on the smaller Gram matrix (full rank)."""
+    n, p = X.shape[-2:]
+    gram = X.mT @ X if p <= n else X @ X.mT
+    L, info = torch.linalg.cholesky_ex(gram)
+    rhs = X.mT @ y if p <= n else y
+    sol = torch.cholesky_solve(rhs, L)
+    out = sol if p <= n else X.mT @ sol
+    bad = info != 0
+    if bool(bad.any()):                                   # rank-deficient draws: the general pseudo-inverse
+        out[bad] = torch.linalg.pinv(X[bad]) @ y[bad]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- Rademacher
