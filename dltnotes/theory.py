@@ -90,7 +90,7 @@ def weak_features_risk_mc(
     seed: int = 0,
     device=None,
 ) -> Estimate:
-    """Monte Carlo estimate of :func:`weak_features_risk`: draw training sets, fit by ``pinv``, average the risk.
+    """Monte Carlo estimate of :func:`dltnotes.theory.weak_features_risk`: draw training sets, fit by ``pinv``, average the risk.
 
     Each trial draws ``X (n, D)`` with i.i.d. ``N(0, 1)`` entries and ``y = Xβ + σ ε``, fits
     ``β̂_T = X_T⁺ y`` on the feature set ``T`` and records the *exact* conditional risk
@@ -116,7 +116,7 @@ def weak_features_risk_mc(
 
     Returns
     -------
-    Estimate
+    dltnotes.stats.Estimate
         Mean, standard error and number of trials. The standard error is meaningful only where the per-trial
         risk has a finite variance, ``p ≤ n − 4`` or ``p ≥ n + 4``. See :ref:`chap-double-descent`.
 
@@ -198,7 +198,7 @@ def empirical_rademacher(
 
     Returns
     -------
-    Estimate
+    dltnotes.stats.Estimate
         Mean, standard error and number of draws. See :ref:`chap-generalisation`.
     """
     check_tensor("x", x, ndim=2, floating=True)
