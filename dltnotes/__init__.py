@@ -8,12 +8,14 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.features` — random features and minimum-norm least squares;
 * :mod:`dltnotes.stats` — Monte Carlo standard errors and log–log slopes;
 * :mod:`dltnotes.training` — the MLP and the training loop;
-* :mod:`dltnotes.plotting` — the book's figure style;
+* :mod:`dltnotes.theory` — closed forms of generalisation theory (weak-features risk, Rademacher complexity,
+  memorisation);
 * :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
-* :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube.
+* :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
+* :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import attacks, book, concentration, data, features, plotting, stats, training
+from . import attacks, book, concentration, data, features, plotting, stats, theory, training
 from .book import claim, glue
 from .runtime import device, progress, seed_everything
 
@@ -33,5 +35,6 @@ __all__ = [
     "progress",
     "seed_everything",
     "stats",
+    "theory",
     "training",
 ]

@@ -1,0 +1,165 @@
+import math
+
+import pytest
+import torch
+
+from dltnotes.theory import (
+    MemorisingReLUNet,
+    empirical_rademacher,
+    linear_rademacher_bound,
+    weak_features_risk,
+    weak_features_risk_mc,
+)
+
+
+# ----------------------------------------------------------------------------------------------- weak features
+def test_weak_features_risk_three_regimes():
+    n = 20
+    # under-parameterised: τ²(1 + p/(n − p − 1)); τ² = ‖β_Tᶜ‖² + σ²
+    assert weak_features_risk(n, 5, 2.0, 0.5, 0.25) == pytest.approx(0.75 * (1 + 5 / 14), rel=1e-15)
+    assert weak_features_risk(n, n - 2, 1.0, 1.0) == pytest.approx(1.0 * (1 + 18 / 1), rel=1e-15)
+    # the infinite region n − 1 ≤ p ≤ n + 1
+    for p in (n - 1, n, n + 1):
+        assert weak_features_risk(n, p, 1.0, 1.0, 0.1) == math.inf
+    # over-parameterised: ‖β_T‖²(1 − n/p) + τ²(1 + n/(p − n − 1))
+    assert weak_features_risk(n, 40, 2.0, 0.5, 0.25) == pytest.approx(2.0 * 0.5 + 0.75 * (1 + 20 / 19), rel=1e-15)
+
+
+def test_weak_features_risk_noiseless_full_model_limits():
+    # every feature used and no noise: the under-parameterised risk is exactly 0 (OLS recovers β) ...
+    assert weak_features_risk(30, 10, 1.0, 0.0) == 0.0
+    # ... and far past the threshold the risk tends to ‖β_T‖² (the fit shrinks to zero)
+    assert weak_features_risk(10, 10**7, 1.0, 0.0) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_weak_features_risk_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="p must be >= 1"):
+        weak_features_risk(10, 0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        weak_features_risk(0, 3, 1.0, 1.0)
+    with pytest.raises(ValueError, match="beta_T_norm2"):
+        weak_features_risk(10, 3, -1.0, 1.0)
+    with pytest.raises(ValueError, match="beta_Tc_norm2"):
+        weak_features_risk(10, 3, 1.0, -0.1)
+    with pytest.raises(ValueError, match="sigma2"):
+        weak_features_risk(10, 3, 1.0, 1.0, -1.0)
+    with pytest.raises(ValueError, match="finite"):
+        weak_features_risk(10, 3, float("nan"), 1.0)
+    with pytest.raises(TypeError, match="integer"):
+        weak_features_risk(10.0, 3, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("p, random_subset", [(5, False), (30, False), (5, True), (30, True)])
+def test_weak_features_risk_mc_agrees_with_closed_form(p, random_subset):
+    n, D, sigma2 = 16, 40, 0.3
+    beta = 1.0 / torch.arange(1, D + 1, dtype=torch.float64)
+    est = weak_features_risk_mc(n, p, beta, sigma2=sigma2, trials=4000, random_subset=random_subset, seed=3,
+                                device="cpu")
+    b2 = beta.pow(2)
+    if random_subset:
+        bt, btc = p / D * b2.sum().item(), (1 - p / D) * b2.sum().item()
+    else:
+        bt, btc = b2[:p].sum().item(), b2[p:].sum().item()
+    exact = weak_features_risk(n, p, bt, btc, sigma2)
+    assert est.n == 4000
+    assert abs(est.mean - exact) <= 4 * est.se          # Monte Carlo tolerance: 4 standard errors
+
+
+def test_weak_features_risk_mc_is_seeded_and_exact_when_well_posed():
+    beta = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    a = weak_features_risk_mc(10, 3, beta, trials=5, seed=1, device="cpu")
+    b = weak_features_risk_mc(10, 3, beta, trials=5, seed=1, device="cpu")
+    assert a == b
+    # noiseless, all features, n > p: least squares recovers β, so every trial has risk ~ 0
+    assert a.mean < 1e-20 and a.se < 1e-20
+
+
+def test_weak_features_risk_mc_rejects_bad_arguments():
+    beta = torch.ones(5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="p must be <= 5"):
+        weak_features_risk_mc(10, 6, beta)
+    with pytest.raises(ValueError, match="1 dimensions"):
+        weak_features_risk_mc(10, 2, beta[None, :])
+    with pytest.raises(TypeError, match="floating"):
+        weak_features_risk_mc(10, 2, torch.ones(5, dtype=torch.int64))
+    with pytest.raises(ValueError, match="NaN"):
+        weak_features_risk_mc(10, 2, torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match="trials must be >= 2"):
+        weak_features_risk_mc(10, 2, beta, trials=1)
+    with pytest.raises(TypeError, match="bool"):
+        weak_features_risk_mc(10, 2, beta, random_subset=1)
+    with pytest.raises(ValueError, match="sigma2"):
+        weak_features_risk_mc(10, 2, beta, sigma2=-1.0)
+
+
+# ----------------------------------------------------------------------------------------------- Rademacher
+def test_empirical_rademacher_closed_forms_on_tiny_samples():
+    # one point: sup = r‖σ x‖/1 = r‖x‖ whatever the sign, so the estimate is exact with zero spread
+    x = torch.tensor([[3.0, 4.0]], dtype=torch.float64)
+    est = empirical_rademacher(x, radius=2.0, draws=10)
+    assert est.mean == pytest.approx(10.0, rel=1e-15) and est.se == pytest.approx(0.0, abs=1e-15)
+    # ℓ1 ball: dual norm ℓ∞
+    assert empirical_rademacher(x, norm="l1", draws=10).mean == pytest.approx(4.0, rel=1e-15)
+    # two orthogonal unit vectors: ‖σ1 e1 + σ2 e2‖ = √2 always, divided by n = 2
+    e = torch.eye(2, dtype=torch.float64)
+    assert empirical_rademacher(e, draws=10).mean == pytest.approx(math.sqrt(2) / 2, rel=1e-15)
+
+
+def test_empirical_rademacher_under_the_linear_bound_and_seeded():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 8, generator=gen, dtype=torch.float64)
+    est = empirical_rademacher(x, draws=2000, seed=4)
+    assert est == empirical_rademacher(x, draws=2000, seed=4)
+    # Jensen: R ≤ sqrt(Σ‖x_i‖²)/n ≤ max‖x_i‖/√n
+    jensen = x.pow(2).sum().sqrt().item() / 50
+    assert est.mean <= jensen + 4 * est.se
+    assert jensen <= linear_rademacher_bound(x)
+    assert linear_rademacher_bound(x, radius=3.0) == pytest.approx(3 * x.norm(dim=1).max().item() / math.sqrt(50))
+
+
+def test_empirical_rademacher_rejects_bad_arguments():
+    x = torch.ones(3, 2)
+    with pytest.raises(ValueError, match="norm must be"):
+        empirical_rademacher(x, norm="linf")
+    with pytest.raises(ValueError, match="radius"):
+        empirical_rademacher(x, radius=0.0)
+    with pytest.raises(ValueError, match="2 dimensions"):
+        empirical_rademacher(torch.ones(3))
+    with pytest.raises(TypeError, match="floating"):
+        empirical_rademacher(torch.ones(3, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="draws must be >= 2"):
+        empirical_rademacher(x, draws=1)
+    with pytest.raises(ValueError, match="radius"):
+        linear_rademacher_bound(x, radius=-1.0)
+
+
+# ----------------------------------------------------------------------------------------------- memorisation
+def test_memorising_net_has_2n_plus_d_parameters_and_interpolates():
+    gen = torch.Generator().manual_seed(0)
+    n, d = 30, 7
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = torch.randn(n, generator=gen, dtype=torch.float64)
+    net = MemorisingReLUNet(x, y, seed=1)
+    assert sum(p.numel() for p in net.parameters()) == 2 * n + d
+    A = net.hidden(x)
+    assert torch.equal(A, torch.relu((x @ net.a)[:, None] - net.b[None, :]))
+    # backward-stable triangular solve plus a matrix-vector product: residual ≤ 2 n u (|A| |w|)
+    u = torch.finfo(torch.float64).eps / 2
+    bound = 2 * n * u * (A.abs() @ net.w.abs())
+    assert ((net(x) - y).abs() <= bound).all()
+    # integer class labels work too, and rounding recovers them exactly
+    labels = torch.randint(0, 10, (n,), generator=gen)
+    assert torch.equal(MemorisingReLUNet(x, labels)(x).round().long(), labels)
+
+
+def test_memorising_net_single_point_and_errors():
+    x = torch.tensor([[1.0, 2.0]])
+    assert MemorisingReLUNet(x, torch.tensor([5.0]))(x).item() == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="distinct"):
+        MemorisingReLUNet(torch.ones(3, 2), torch.zeros(3))
+    with pytest.raises(ValueError, match="rows but y"):
+        MemorisingReLUNet(torch.randn(3, 2), torch.zeros(4))
+    with pytest.raises(ValueError, match="NaN"):
+        MemorisingReLUNet(torch.randn(2, 2), torch.tensor([0.0, float("inf")]))
+    with pytest.raises(ValueError, match="columns"):
+        MemorisingReLUNet(torch.randn(2, 2), torch.zeros(2))(torch.randn(1, 3))
