@@ -8,10 +8,12 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.features` — random features and minimum-norm least squares;
 * :mod:`dltnotes.stats` — Monte Carlo standard errors and log–log slopes;
 * :mod:`dltnotes.training` — the MLP and the training loop;
+* :mod:`dltnotes.optimization` — curvature, PL constants, max-margin directions, gradient-descent paths;
+* :mod:`dltnotes.kernels` — the empirical neural tangent kernel;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import book, data, features, plotting, stats, training
+from . import book, data, features, kernels, optimization, plotting, stats, training
 from .book import claim, glue
 from .runtime import device, progress, seed_everything
 
@@ -25,6 +27,8 @@ __all__ = [
     "device",
     "features",
     "glue",
+    "kernels",
+    "optimization",
     "plotting",
     "progress",
     "seed_everything",
