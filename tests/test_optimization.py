@@ -28,6 +28,7 @@ def test_hessian_spectral_norm_of_a_quadratic_and_small_cases():
     f = lambda w: 0.5 * w @ h @ w  # noqa: E731
     exact = torch.linalg.eigvalsh(h).abs().max().item()
     assert abs(hessian_spectral_norm(f, torch.randn(30, dtype=torch.float64)) - exact) <= 1e-8 * exact
+    assert hessian_spectral_norm(f, torch.zeros(30, dtype=torch.float64), max_steps=3) <= exact * (1 + 1e-12)
     h2 = torch.tensor([[1.0, 2.0], [2.0, -5.0]], dtype=torch.float64)
     exact2 = torch.linalg.eigvalsh(h2).abs().max().item()
     assert abs(hessian_spectral_norm(lambda w: 0.5 * w @ h2 @ w, torch.zeros(2, dtype=torch.float64)) - exact2) < 1e-12
@@ -41,6 +42,8 @@ def test_hessian_spectral_norm_rejects_bad_input():
         hessian_spectral_norm(lambda w: w.sum(), torch.zeros(2, 2))
     with pytest.raises(ValueError, match="tol"):
         hessian_spectral_norm(lambda w: w.sum(), torch.zeros(4), tol=0.0)
+    with pytest.raises(ValueError, match="max_steps"):
+        hessian_spectral_norm(lambda w: w.sum(), torch.zeros(4), max_steps=0)
 
 
 def test_square_loss_gd_trace_on_a_linear_model_contracts_as_theory_says():
