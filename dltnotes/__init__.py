@@ -8,14 +8,17 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.features` — random features and minimum-norm least squares;
 * :mod:`dltnotes.stats` — Monte Carlo standard errors and log–log slopes;
 * :mod:`dltnotes.training` — the MLP and the training loop;
+* :mod:`dltnotes.optimization` — curvature, PL constants, max-margin directions, gradient-descent paths;
 * :mod:`dltnotes.theory` — closed forms of generalisation theory (weak-features risk, Rademacher complexity,
   memorisation);
+* :mod:`dltnotes.kernels` — infinite-width and empirical neural tangent kernels, kernel regression and flow;
 * :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
 * :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import attacks, book, concentration, data, features, plotting, stats, theory, training
+from . import (attacks, book, concentration, data, features, kernels, optimization, plotting, stats, theory,
+               training)
 from .book import claim, glue
 from .runtime import device, progress, seed_everything
 
@@ -31,6 +34,8 @@ __all__ = [
     "device",
     "features",
     "glue",
+    "kernels",
+    "optimization",
     "plotting",
     "progress",
     "seed_everything",

@@ -14,7 +14,7 @@
   training set** (so GD and SGD curves are comparable), optional validation metrics, and the distance travelled
   from initialisation ``‖w_t − w_0‖`` with its relative size ``‖w_t − w_0‖ / ‖w_0‖``.
 
-Taught in the chapter on ERM and the training toolkit; used by every chapter that trains a network.
+Taught in :ref:`chap-erm`; used by every chapter that trains a network.
 """
 
 from __future__ import annotations

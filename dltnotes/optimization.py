@@ -1,0 +1,425 @@
+"""Measuring optimisation: curvature, PL constants, max-margin directions and gradient-descent paths.
+
+**Conventions.**
+
+* Parameters are handled as one flat float vector ``w`` of length ``m``; :func:`functional_model` turns a torch
+  model into ``(w0, apply)`` with ``apply(w, x)`` the model's outputs at parameters ``w``.
+* The square loss of a model ``F`` on ``(x, y)`` is the *sum* ``L(w) = ½‖F(w) − y‖²`` (the convention of Liu,
+  Zhu and Belkin), so that ``∇L = ∇Fᵀ r`` and ``½‖∇L‖² = ½ rᵀ K r`` with ``r = F(w) − y`` and ``K = ∇F ∇Fᵀ``.
+* Linear models ``f(x) = x·w`` have no bias term. Their losses (:func:`linear_gd`) are *means* over the sample,
+  and labels for ``"logistic"`` and ``"exponential"`` are in ``{−1, +1}``.
+* For least squares, ``L(w) = (1/2n)‖Xw − y‖²`` and ridge adds ``(λ/2)‖w‖²``; gradient descent starts at ``0``.
+
+Taught in :ref:`chap-pl` (curvature, PL) and :ref:`chap-implicit-bias` (margins, least-squares paths).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from scipy import optimize
+from scipy.special import expit
+from torch import nn
+from torch.func import functional_call, grad
+
+from ._validate import check_int, check_real, check_tensor
+
+__all__ = [
+    "functional_model",
+    "hessian_spectral_norm",
+    "GDTrace",
+    "square_loss_gd_trace",
+    "angle",
+    "MaxMargin",
+    "max_margin_direction",
+    "linear_gd",
+    "gd_least_squares",
+    "ridge",
+    "expected_parameter_risk",
+]
+
+
+# ----------------------------------------------------------------------------------------------- flat parameters
+def functional_model(model: nn.Module) -> tuple[torch.Tensor, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+    """Flatten a model's parameters: return ``(w0, apply)`` with ``apply(w, x) = model(x)`` at parameters ``w``.
+
+    ``w0`` is a detached copy ``(m,)`` of the current parameters (in their order in ``model.parameters()``);
+    ``apply`` is differentiable in ``w`` (``torch.func`` transforms included) and does not modify the model.
+    See :ref:`chap-pl`.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    named = list(model.named_parameters())
+    if not named:
+        raise ValueError("model has no parameters")
+    names, shapes = [k for k, _ in named], [v.shape for _, v in named]
+    sizes = [math.prod(s) for s in shapes]
+    w0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+
+    def apply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        chunks = torch.split(w, sizes)
+        return functional_call(model, {k: c.reshape(s) for k, c, s in zip(names, chunks, shapes)}, (x,))
+
+    return w0, apply
+
+
+def hessian_spectral_norm(fn: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, *, max_steps: int = 100,
+                          tol: float = 1e-9, seed: int = 0) -> float:
+    """The spectral norm ``max |λ(∇²fn(w))|`` of the Hessian of a scalar function, by Lanczos on Hessian-vector products.
+
+    The Hessian is never formed. Lanczos (with full reorthogonalisation) builds a Krylov basis from a random
+    start, one double-backward Hessian-vector product per step, and returns the largest absolute Ritz
+    value. It stops when that value changes by less than ``tol`` (relative) from one step to the next, after
+    ``max_steps`` steps, or when the Krylov space is exhausted (then the answer is exact up to round-off). The
+    Ritz value never exceeds the true norm, and it converges fast unless many eigenvalues crowd the top.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(w) -> scalar tensor``, twice differentiable by ``torch.func`` (see :func:`functional_model`).
+    w : torch.Tensor
+        The point ``(m,)``, floating and finite; use float64 for a precise answer.
+    max_steps : int
+        Most Lanczos steps (Hessian-vector products), at least 1.
+    tol : float
+        Relative change of the estimate at which to stop (0 < tol < 1).
+    seed : int
+        Seed of the start vector.
+
+    Returns
+    -------
+    float
+        The estimate of ``‖∇²fn(w)‖₂``. See :ref:`chap-pl`.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    check_tensor("w", w, ndim=1, floating=True)
+    max_steps = check_int("max_steps", max_steps, min_value=1)
+    tol = check_real("tol", tol, min_value=0.0, max_value=1.0, min_inclusive=False, max_inclusive=False)
+    seed = check_int("seed", seed, min_value=0)
+    w = w.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(fn(w), w, create_graph=True)
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(g, w, grad_outputs=v, retain_graph=True)[0].detach()
+
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(w.shape[0], generator=gen, dtype=w.dtype).to(w.device)
+    basis = [q / q.norm()]
+    alphas, betas, estimate = [], [], 0.0
+    for j in range(min(max_steps, w.shape[0])):
+        u = hvp(basis[j])
+        alphas.append((u @ basis[j]).item())
+        qs = torch.stack(basis)
+        u = u - qs.T @ (qs @ u)                           # full reorthogonalisation (twice is enough)
+        u = u - qs.T @ (qs @ u)
+        t = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+        new = float(np.abs(np.linalg.eigvalsh(t)).max())
+        done = j > 0 and abs(new - estimate) <= tol * new
+        estimate = new
+        beta = u.norm().item()
+        if done or beta <= 1e-12 * max(abs(estimate), 1e-300):
+            break
+        betas.append(beta)
+        basis.append(u / beta)
+    return estimate
+
+
+# ----------------------------------------------------------------------------------------------- GD with measurements
+class GDTrace(NamedTuple):
+    """What :func:`square_loss_gd_trace` measures along gradient descent (one entry per step ``t = 0 … steps``)."""
+
+    loss: np.ndarray           #: ``L(w_t)``, shape ``(steps + 1,)``
+    grad_sq: np.ndarray        #: ``‖∇L(w_t)‖²``, shape ``(steps + 1,)``
+    pl_ratio: np.ndarray       #: ``‖∇L(w_t)‖² / (2 L(w_t))``: the best PL constant at ``w_t``
+    hessian_steps: np.ndarray  #: the steps at which the Hessian was measured
+    hessian_norm: np.ndarray   #: ``‖∇²L(w_t)‖`` at those steps
+    w: torch.Tensor            #: the final parameters ``(m,)``
+
+
+def square_loss_gd_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int,
+                         hessian_every: int = 0) -> GDTrace:
+    """Full-batch GD on ``L(w) = ½‖F(w) − y‖²`` (a sum), recording loss, gradient norm, PL ratio and curvature.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        One output per sample; its parameters are read, not modified (see :func:`functional_model`).
+    x : torch.Tensor
+        Inputs ``(n, …)`` in the model's dtype.
+    y : torch.Tensor
+        Targets ``(n,)``.
+    lr : float
+        Step size ``η > 0``.
+    steps : int
+        Number of updates (≥ 1).
+    hessian_every : int
+        Measure ``‖∇²L(w_t)‖`` (by :func:`hessian_spectral_norm`) every this many steps and at the last one;
+        ``0`` never does.
+
+    Returns
+    -------
+    GDTrace
+        See :ref:`chap-pl` for the descent lemma these measurements check.
+    """
+    check_tensor("x", x, floating=True)
+    check_tensor("y", y, ndim=1, floating=True)
+    if x.ndim < 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x must be (n, …) and y (n,) with the same n, got {tuple(x.shape)} and {tuple(y.shape)}")
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    steps = check_int("steps", steps, min_value=1)
+    hessian_every = check_int("hessian_every", hessian_every, min_value=0)
+    w, apply = functional_model(model)
+
+    def loss(v):
+        return 0.5 * (apply(v, x).reshape(-1) - y).pow(2).sum()
+
+    value_and_grad = torch.func.grad_and_value(loss)
+    losses, grads, h_steps, h_norms = [], [], [], []
+    for t in range(steps + 1):
+        g, value = value_and_grad(w)
+        losses.append(value.item())
+        grads.append(g.pow(2).sum().item())
+        if not math.isfinite(losses[-1]):
+            raise RuntimeError(f"gradient descent diverged at step {t}; lower the learning rate")
+        if hessian_every and (t % hessian_every == 0 or t == steps):
+            h_steps.append(t)
+            h_norms.append(hessian_spectral_norm(loss, w))
+        if t < steps:
+            w = (w - lr * g).detach()
+    losses, grads = np.array(losses), np.array(grads)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pl = grads / (2 * losses)
+    return GDTrace(losses, grads, pl, np.array(h_steps, dtype=int), np.array(h_norms), w)
+
+
+# ----------------------------------------------------------------------------------------------- directions
+def _as_matrix(name: str, a, ndim: int) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    a = np.asarray(a)
+    if a.ndim != ndim or not np.issubdtype(a.dtype, np.number) or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty {ndim}-d numeric array, got shape {a.shape} ({a.dtype})")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite entries")
+    return a
+
+
+def angle(u, v) -> float:
+    """The angle (radians, in ``[0, π]``) between two non-zero vectors, accurate for tiny angles.
+
+    Computed as ``2·atan2(‖û − v̂‖, ‖û + v̂‖)`` with unit vectors ``û, v̂``, which keeps full relative precision
+    where ``arccos`` of the cosine loses it. ``u`` and ``v`` are ``(d,)`` arrays or tensors. See
+    :ref:`chap-implicit-bias`.
+    """
+    u, v = _as_matrix("u", u, 1), _as_matrix("v", v, 1)
+    if u.shape != v.shape:
+        raise ValueError(f"u and v must have the same length, got {u.shape} and {v.shape}")
+    nu, nv = np.linalg.norm(u), np.linalg.norm(v)
+    if nu == 0 or nv == 0:
+        raise ValueError("the angle needs two non-zero vectors")
+    a, b = u / nu, v / nv
+    return float(2 * math.atan2(np.linalg.norm(a - b), np.linalg.norm(a + b)))
+
+
+class MaxMargin(NamedTuple):
+    """A max-margin linear separator, scaled so that ``min_i y_i x_i·w = 1``."""
+
+    w: np.ndarray        #: ``(d,)``; for ``norm=2`` the hard-margin SVM solution ``argmin ‖w‖₂ s.t. y_i x_i·w ≥ 1``
+    support: np.ndarray  #: indices of the points with ``y_i x_i·w = 1`` (to 1e-9)
+    margin: float        #: the geometric margin ``1 / ‖w‖`` in the chosen norm
+
+
+def max_margin_direction(x, y, *, norm=2) -> MaxMargin:
+    """The max-margin separator through the origin of a linearly separable sample.
+
+    ``norm=2`` solves the hard-margin SVM ``min ‖w‖₂ s.t. y_i x_i·w ≥ 1`` as a least-distance problem by
+    non-negative least squares (Lawson and Hanson's exact active-set method), then polishes it on its support
+    vectors so that the constraints hold to round-off. ``norm="inf"`` maximises the margin measured with
+    ``‖w‖_∞ ≤ 1`` by linear programming (HiGHS): the direction steepest descent in the ℓ∞ geometry (sign descent,
+    which Adam resembles) is biased towards.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        ``(n, d)`` inputs.
+    y : numpy.ndarray or torch.Tensor
+        ``(n,)`` labels in ``{−1, +1}``.
+    norm : int or str
+        ``2`` or ``"inf"``.
+
+    Returns
+    -------
+    MaxMargin
+        Raises ``ValueError`` if the sample is not linearly separable through the origin. See
+        :ref:`chap-implicit-bias`; Soudry et al. (2018).
+    """
+    x, y = _as_matrix("x", x, 2), _as_matrix("y", y, 1)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {x.shape} and {y.shape}")
+    if not np.isin(y, (-1.0, 1.0)).all():
+        raise ValueError("y must contain only -1 and +1")
+    if norm not in (2, "inf"):
+        raise ValueError(f"norm must be 2 or 'inf', got {norm!r}")
+    z = y[:, None] * x
+    n, d = z.shape
+    if norm == 2:
+        # least distance: min ‖w‖ s.t. z w ≥ 1  ⇔  NNLS  min_{u ≥ 0} ‖[zᵀ; 1ᵀ] u − e_{d+1}‖
+        e = np.vstack([z.T, np.ones((1, n))])
+        f = np.zeros(d + 1)
+        f[-1] = 1.0
+        u, _ = optimize.nnls(e, f, maxiter=50 * (n + d))
+        r = e @ u - f
+        if abs(r[-1]) < 1e-12 or np.linalg.norm(r) < 1e-12:
+            raise ValueError("the sample is not linearly separable through the origin")
+        w = -r[:d] / r[-1]
+        support = np.flatnonzero(z @ w <= 1 + 1e-6)
+        # polish: w = zₛᵀ α with zₛ w = 1 on the support (the KKT system), if the α it gives are ≥ 0
+        zs = z[support]
+        alpha = np.linalg.lstsq(zs @ zs.T, np.ones(len(support)), rcond=None)[0]
+        w_polished = zs.T @ alpha
+        if (alpha >= -1e-12).all() and (z @ w_polished >= 1 - 1e-9).all():
+            w = w_polished
+        w = w / (z @ w).min()
+        size = np.linalg.norm(w)
+    else:
+        # max γ s.t. z w ≥ γ, −1 ≤ w ≤ 1; variables (w, γ), minimise −γ
+        c = np.zeros(d + 1)
+        c[-1] = -1.0
+        res = optimize.linprog(c, A_ub=np.hstack([-z, np.ones((n, 1))]), b_ub=np.zeros(n),
+                               bounds=[(-1, 1)] * d + [(None, None)], method="highs")
+        if res.status != 0 or res.x[-1] <= 1e-12:
+            raise ValueError("the sample is not linearly separable through the origin")
+        w = res.x[:d] / res.x[-1]
+        size = np.abs(w).max()
+    margins = z @ w
+    return MaxMargin(w, np.flatnonzero(margins <= 1 + 1e-9), float(1 / size))
+
+
+# ----------------------------------------------------------------------------------------------- linear models
+def linear_gd(x, y, *, loss: str, lr: float, record_steps) -> np.ndarray:
+    """Gradient descent from ``w = 0`` on a linear model's mean loss, in float64; the iterates at given steps.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        ``(n, d)`` inputs.
+    y : numpy.ndarray or torch.Tensor
+        ``(n,)`` targets: labels in ``{−1, +1}`` for ``"logistic"`` (``log(1 + e^{−y x·w})``) and
+        ``"exponential"`` (``e^{−y x·w}``); real numbers for ``"square"`` (``½(x·w − y)²``).
+    loss : str
+        ``"logistic"``, ``"exponential"`` or ``"square"``.
+    lr : float
+        Step size ``η > 0``.
+    record_steps : sequence of int
+        Increasing step counts ``t ≥ 0`` at which to record ``w_t``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(record_steps), d)``: row ``k`` is ``w_t`` at ``t = record_steps[k]``. See :ref:`chap-implicit-bias`.
+    """
+    x, y = _as_matrix("x", x, 2), _as_matrix("y", y, 1)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {x.shape} and {y.shape}")
+    if loss not in ("logistic", "exponential", "square"):
+        raise ValueError(f"loss must be 'logistic', 'exponential' or 'square', got {loss!r}")
+    if loss != "square" and not np.isin(y, (-1.0, 1.0)).all():
+        raise ValueError(f"the {loss} loss needs labels in {{-1, +1}}")
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    steps = np.asarray(record_steps)
+    if steps.ndim != 1 or steps.size == 0 or not np.issubdtype(steps.dtype, np.integer) or steps[0] < 0 \
+            or (np.diff(steps) <= 0).any():
+        raise ValueError(f"record_steps must be a non-empty increasing sequence of integers ≥ 0, got {record_steps!r}")
+    n, d = x.shape
+    z = y[:, None] * x if loss != "square" else x
+    zt = z.T / n
+    w = np.zeros(d)
+    out = np.empty((steps.size, d))
+    t, k = 0, 0
+    while k < steps.size:
+        while k < steps.size and steps[k] == t:
+            out[k] = w
+            k += 1
+        if k == steps.size:
+            break
+        m = z @ w
+        if loss == "logistic":
+            w = w + lr * (zt @ expit(-m))
+        elif loss == "exponential":
+            w = w + lr * (zt @ np.exp(-m))
+        else:
+            w = w - lr * (zt @ (m - y))
+        t += 1
+    if not np.isfinite(out).all():
+        raise RuntimeError("gradient descent diverged; lower the learning rate")
+    return out
+
+
+def _svd(x):
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    keep = s > s.max() * max(x.shape) * np.finfo(float).eps
+    return u[:, keep], s[keep], vt[keep]
+
+
+def gd_least_squares(x, y, *, lr: float, steps: int) -> np.ndarray:
+    """The ``steps``-th gradient-descent iterate from ``0`` on ``(1/2n)‖Xw − y‖²``, in closed form.
+
+    With ``X = U S Vᵀ`` and ``s_i = S_ii²/n``, ``w_t = Σ_i (1 − (1 − η s_i)^t) (u_i·y / S_ii) v_i``: a spectral
+    filter that tends to the minimum-norm least-squares solution ``X⁺y`` when ``0 < η s_i < 2``.
+    ``x`` is ``(n, d)``, ``y`` is ``(n,)``; returns ``(d,)``. See :ref:`chap-implicit-bias`.
+    """
+    x, y = _as_matrix("x", x, 2), _as_matrix("y", y, 1)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {x.shape} and {y.shape}")
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    steps = check_int("steps", steps, min_value=0)
+    u, s, vt = _svd(x)
+    gain = 1 - (1 - lr * s**2 / x.shape[0]) ** steps
+    return vt.T @ (gain * (u.T @ y) / s)
+
+
+def ridge(x, y, lam: float) -> np.ndarray:
+    """The ridge solution ``argmin (1/2n)‖Xw − y‖² + (λ/2)‖w‖²`` (``λ > 0``); ``x (n, d)``, ``y (n,)`` → ``(d,)``.
+
+    Equal to ``Σ_i s_i/(s_i + λ) (u_i·y / S_ii) v_i`` with ``s_i = S_ii²/n``. See :ref:`chap-implicit-bias`.
+    """
+    x, y = _as_matrix("x", x, 2), _as_matrix("y", y, 1)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {x.shape} and {y.shape}")
+    lam = check_real("lam", lam, min_value=0.0, min_inclusive=False)
+    u, s, vt = _svd(x)
+    si = s**2 / x.shape[0]
+    return vt.T @ (si / (si + lam) * (u.T @ y) / s)
+
+
+def expected_parameter_risk(x, beta, noise_std: float, *, lam: float | None = None, lr: float | None = None,
+                            steps: int | None = None) -> float:
+    """``E‖ŵ − β‖²`` over the noise of ``y = Xβ + σε``, for ridge (``lam``) or gradient descent (``lr``, ``steps``).
+
+    Both estimators are spectral filters ``ŵ = Σ_i g_i (u_i·y / S_ii) v_i`` of the data (see :func:`ridge` and
+    :func:`gd_least_squares`), so the risk is exact: ``Σ_i (1 − g_i)² (v_i·β)² + ‖P_⊥β‖² + σ² Σ_i g_i²/S_ii²``,
+    where ``P_⊥`` projects on the null space of ``X``. ``x (n, d)``, ``beta (d,)``. See :ref:`chap-implicit-bias`.
+    """
+    x, beta = _as_matrix("x", x, 2), _as_matrix("beta", beta, 1)
+    if beta.shape[0] != x.shape[1]:
+        raise ValueError(f"beta must have length d = {x.shape[1]}, got {beta.shape[0]}")
+    noise_std = check_real("noise_std", noise_std, min_value=0.0)
+    u, s, vt = _svd(x)
+    si = s**2 / x.shape[0]
+    if lam is not None and lr is None and steps is None:
+        gain = si / (si + check_real("lam", lam, min_value=0.0, min_inclusive=False))
+    elif lam is None and lr is not None and steps is not None:
+        lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+        gain = 1 - (1 - lr * si) ** check_int("steps", steps, min_value=0)
+    else:
+        raise ValueError("give either lam (ridge) or both lr and steps (gradient descent)")
+    coef = vt @ beta
+    null = beta @ beta - coef @ coef
+    return float(((1 - gain) ** 2 * coef**2).sum() + max(null, 0.0) + noise_std**2 * (gain**2 / s**2).sum())

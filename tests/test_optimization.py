@@ -1,0 +1,169 @@
+import numpy as np
+import pytest
+import torch
+
+from dltnotes.data import linearly_separable
+from dltnotes.optimization import (angle, expected_parameter_risk, functional_model, gd_least_squares,
+                                   hessian_spectral_norm, linear_gd, max_margin_direction, ridge,
+                                   square_loss_gd_trace)
+from dltnotes.training import MLP
+
+
+def test_functional_model_reproduces_the_model():
+    model = MLP(3, 5, 1, b_std=0.3, seed=0).double()
+    w0, apply = functional_model(model)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    assert w0.shape == (sum(p.numel() for p in model.parameters()),)
+    assert torch.allclose(apply(w0, x), model(x))
+    with pytest.raises(TypeError):
+        functional_model("not a model")
+    with pytest.raises(ValueError, match="no parameters"):
+        functional_model(torch.nn.ReLU())
+
+
+def test_hessian_spectral_norm_of_a_quadratic_and_small_cases():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(30, 30, generator=gen, dtype=torch.float64)
+    h = a + a.T
+    f = lambda w: 0.5 * w @ h @ w  # noqa: E731
+    exact = torch.linalg.eigvalsh(h).abs().max().item()
+    assert abs(hessian_spectral_norm(f, torch.randn(30, dtype=torch.float64)) - exact) <= 1e-8 * exact
+    assert hessian_spectral_norm(f, torch.zeros(30, dtype=torch.float64), max_steps=3) <= exact * (1 + 1e-12)
+    h2 = torch.tensor([[1.0, 2.0], [2.0, -5.0]], dtype=torch.float64)
+    exact2 = torch.linalg.eigvalsh(h2).abs().max().item()
+    assert abs(hessian_spectral_norm(lambda w: 0.5 * w @ h2 @ w, torch.zeros(2, dtype=torch.float64)) - exact2) < 1e-12
+    assert abs(hessian_spectral_norm(lambda w: (w**3).sum(), torch.tensor([2.0], dtype=torch.float64)) - 12) < 1e-12
+
+
+def test_hessian_spectral_norm_rejects_bad_input():
+    with pytest.raises(TypeError, match="callable"):
+        hessian_spectral_norm(3, torch.zeros(4))
+    with pytest.raises(ValueError, match="1 dimensions"):
+        hessian_spectral_norm(lambda w: w.sum(), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="tol"):
+        hessian_spectral_norm(lambda w: w.sum(), torch.zeros(4), tol=0.0)
+    with pytest.raises(ValueError, match="max_steps"):
+        hessian_spectral_norm(lambda w: w.sum(), torch.zeros(4), max_steps=0)
+
+
+def test_square_loss_gd_trace_on_a_linear_model_contracts_as_theory_says():
+    gen = torch.Generator().manual_seed(1)
+    model = MLP(20, 1, 0, seed=0).double()          # F(w) = A w with A = x/√20
+    x = torch.randn(5, 20, generator=gen, dtype=torch.float64)
+    y = torch.randn(5, generator=gen, dtype=torch.float64)
+    a = x / 20**0.5
+    k = torch.linalg.eigvalsh(a @ a.T)
+    tr = square_loss_gd_trace(model, x, y, lr=1 / k.max().item(), steps=30, hessian_every=10)
+    assert np.allclose(tr.hessian_norm, k.max().item(), rtol=1e-8)     # ∇²L = AᵀA, norm λ_max(K)
+    assert (tr.pl_ratio[:-1] >= k.min().item() * (1 - 1e-9)).all()      # ½‖∇L‖² = ½ rᵀKr ≥ λ_min L
+    assert (tr.loss[1:] <= (1 - k.min().item() / k.max().item()) * tr.loss[:-1] * (1 + 1e-9)).all()
+    assert list(tr.hessian_steps) == [0, 10, 20, 30]
+    with pytest.raises(ValueError, match="same n"):
+        square_loss_gd_trace(model, x, y[:3], lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="lr"):
+        square_loss_gd_trace(model, x, y, lr=-1.0, steps=1)
+    with pytest.raises(RuntimeError, match="diverged"):
+        square_loss_gd_trace(model, x, y * 1e3, lr=1e6, steps=200)
+
+
+def test_angle_is_accurate_and_validates():
+    assert angle([1, 0], [0, 2]) == pytest.approx(np.pi / 2)
+    assert angle([1, 0], [-3, 0]) == pytest.approx(np.pi)
+    assert angle([1.0, 1e-12], [1.0, 0.0]) == pytest.approx(1e-12, rel=1e-6)
+    assert angle(torch.tensor([1.0, 1.0]), np.array([2.0, 2.0])) == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match="non-zero"):
+        angle([0, 0], [1, 0])
+    with pytest.raises(ValueError, match="same length"):
+        angle([1, 0], [1, 0, 0])
+    with pytest.raises(ValueError, match="NaN"):
+        angle([np.nan, 0], [1, 0])
+
+
+def test_max_margin_direction_satisfies_kkt_and_beats_random_separators():
+    data = linearly_separable(40, 3, margin=0.2, seed=3)
+    x, y = data.x.numpy(), data.y.numpy()
+    mm = max_margin_direction(x, y)
+    z = y[:, None] * x
+    margins = z @ mm.w
+    assert margins.min() == pytest.approx(1.0, abs=1e-12) and (margins >= 1 - 1e-12).all()
+    # KKT: w is a non-negative combination of the support vectors
+    alpha = np.linalg.lstsq(z[mm.support].T, mm.w, rcond=None)[0]
+    assert np.allclose(z[mm.support].T @ alpha, mm.w, atol=1e-10) and (alpha >= -1e-10).all()
+    assert mm.margin == pytest.approx(1 / np.linalg.norm(mm.w))
+    # no other separator has a larger geometric margin
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        v = mm.w / np.linalg.norm(mm.w) + 0.05 * rng.standard_normal(3)
+        assert (z @ v).min() / np.linalg.norm(v) <= mm.margin + 1e-12
+    # the true separator's margin is at most the max margin
+    assert (z @ data.w_star.numpy()).min() <= mm.margin + 1e-12
+
+
+def test_max_margin_linf_and_errors():
+    x = np.array([[1.0, 0.2], [0.3, 1.0], [-1.0, -0.5]])
+    y = np.array([1.0, 1.0, -1.0])
+    mm = max_margin_direction(x, y, norm="inf")
+    assert (y * (x @ mm.w)).min() == pytest.approx(1.0)
+    assert mm.margin == pytest.approx(1 / np.abs(mm.w).max())
+    with pytest.raises(ValueError, match="not linearly separable"):
+        max_margin_direction(np.array([[1.0], [1.0]]), np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="not linearly separable"):
+        max_margin_direction(np.array([[1.0], [1.0]]), np.array([1.0, -1.0]), norm="inf")
+    with pytest.raises(ValueError, match="-1 and \\+1"):
+        max_margin_direction(x, np.array([1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="norm"):
+        max_margin_direction(x, y, norm=1)
+    with pytest.raises(ValueError, match="same n"):
+        max_margin_direction(x, y[:2])
+
+
+def test_linear_gd_records_and_matches_closed_form_least_squares():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 10)), rng.standard_normal(6)
+    w = linear_gd(x, y, loss="square", lr=0.1, record_steps=[0, 5, 50])
+    assert w.shape == (3, 10) and (w[0] == 0).all()
+    for t, row in zip([5, 50], w[1:]):
+        assert np.allclose(row, gd_least_squares(x, y, lr=0.1, steps=t), atol=1e-12)
+    assert np.allclose(gd_least_squares(x, y, lr=0.5, steps=100_000), np.linalg.pinv(x) @ y, atol=1e-10)
+
+
+def test_linear_gd_logistic_grows_the_norm_and_validates():
+    data = linearly_separable(20, 2, margin=0.3, seed=0)
+    w = linear_gd(data.x, data.y, loss="logistic", lr=1.0, record_steps=[10, 100, 1000])
+    norms = np.linalg.norm(w, axis=1)
+    assert (np.diff(norms) > 0).all()
+    with pytest.raises(ValueError, match="loss"):
+        linear_gd(data.x, data.y, loss="hinge", lr=1.0, record_steps=[1])
+    with pytest.raises(ValueError, match="labels"):
+        linear_gd(data.x, data.y * 2, loss="logistic", lr=1.0, record_steps=[1])
+    with pytest.raises(ValueError, match="record_steps"):
+        linear_gd(data.x, data.y, loss="logistic", lr=1.0, record_steps=[5, 3])
+    with pytest.raises(ValueError, match="lr"):
+        linear_gd(data.x, data.y, loss="logistic", lr=0.0, record_steps=[1])
+
+
+def test_ridge_and_risk_formulas():
+    rng = np.random.default_rng(1)
+    x, beta = rng.standard_normal((8, 12)), rng.standard_normal(12)
+    y = x @ beta
+    lam = 0.3
+    direct = np.linalg.solve(x.T @ x / 8 + lam * np.eye(12), x.T @ y / 8)
+    assert np.allclose(ridge(x, y, lam), direct, atol=1e-12)
+    # the exact risk agrees with a Monte Carlo average over the noise (4 standard errors)
+    sigma = 0.5
+    draws = np.array([np.sum((ridge(x, x @ beta + sigma * rng.standard_normal(8), lam) - beta) ** 2)
+                      for _ in range(4000)])
+    exact = expected_parameter_risk(x, beta, sigma, lam=lam)
+    assert abs(draws.mean() - exact) <= 4 * draws.std() / np.sqrt(len(draws))
+    gd = np.array([np.sum((gd_least_squares(x, x @ beta + sigma * rng.standard_normal(8), lr=0.2, steps=7) - beta)
+                          ** 2) for _ in range(4000)])
+    exact_gd = expected_parameter_risk(x, beta, sigma, lr=0.2, steps=7)
+    assert abs(gd.mean() - exact_gd) <= 4 * gd.std() / np.sqrt(len(gd))
+    with pytest.raises(ValueError, match="either lam"):
+        expected_parameter_risk(x, beta, sigma, lam=0.1, lr=0.1, steps=3)
+    with pytest.raises(ValueError, match="length d"):
+        expected_parameter_risk(x, beta[:3], sigma, lam=0.1)
+    with pytest.raises(ValueError, match="lam"):
+        ridge(x, y, 0.0)
+    with pytest.raises(ValueError, match="same n"):
+        gd_least_squares(x, y[:3], lr=0.1, steps=2)
