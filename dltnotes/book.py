@@ -58,7 +58,7 @@ def _ledger_file(chapter: str) -> Path | None:
     return Path(directory) / (chapter.replace("/", "__") + ".jsonl")
 
 
-def claim(statement: str, passed, detail: str = "") -> Claim:
+def claim(statement: str, passed, detail: str = "") -> None:
     """Record a checked claim; raise :class:`ClaimFailed` if ``passed`` is false.
 
     Parameters
@@ -71,10 +71,8 @@ def claim(statement: str, passed, detail: str = "") -> Claim:
     detail : str
         What was compared and the measured values, e.g. ``"max contraction 0.9871 ≤ bound 0.9902"``.
 
-    Returns
-    -------
-    Claim
-        The record, also appended to the ledger when the book is being built.
+    Returns ``None`` (so a cell ending with a claim shows only the printed line). During a book build the
+    :class:`Claim` record is appended to the chapter's ledger file.
     """
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError(f"statement must be a non-empty string, got {statement!r}")
@@ -94,7 +92,6 @@ def claim(statement: str, passed, detail: str = "") -> Claim:
     print(f"{mark} {record.statement}" + (f" — {detail}" if detail else ""))
     if not passed:
         raise ClaimFailed(f"claim failed: {record.statement}" + (f" ({detail})" if detail else ""))
-    return record
 
 
 def read_ledger(directory) -> dict[str, list[Claim]]:

@@ -16,10 +16,14 @@ def ledger(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_true_claim_returns_record_and_prints(capsys):
-    rec = claim("one is positive", 1 > 0, "1 > 0")
-    assert rec == Claim("one is positive", True, "1 > 0", None)
+def test_true_claim_prints_and_returns_nothing(capsys):
+    assert claim("one is positive", 1 > 0, "1 > 0") is None
     assert "✔ one is positive — 1 > 0" in capsys.readouterr().out
+
+
+def test_recorded_claim_fields(ledger):
+    claim("one is positive", 1 > 0, "1 > 0")
+    assert read_ledger(ledger)["chapters/example"] == [Claim("one is positive", True, "1 > 0", "chapters/example")]
 
 
 def test_false_claim_raises_an_assertion():
@@ -29,8 +33,9 @@ def test_false_claim_raises_an_assertion():
 
 
 @pytest.mark.parametrize("passed", [np.bool_(True), torch.tensor(True), torch.tensor([True])])
-def test_numpy_and_scalar_tensor_bools_are_accepted(passed):
-    assert claim("ok", passed).passed
+def test_numpy_and_scalar_tensor_bools_are_accepted(passed, capsys):
+    claim("ok", passed)
+    assert "✔ ok" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("passed", [1, 0.0, "yes", None, torch.tensor([True, False]), np.array([True, True])])
