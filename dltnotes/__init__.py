@@ -8,10 +8,11 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.features` — random features and minimum-norm least squares;
 * :mod:`dltnotes.stats` — Monte Carlo standard errors and log–log slopes;
 * :mod:`dltnotes.training` — the MLP and the training loop;
+* :mod:`dltnotes.kernels` — NNGP/NTK kernels, the empirical NTK, kernel regression and kernel flow;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import book, data, features, plotting, stats, training
+from . import book, data, features, kernels, plotting, stats, training
 from .book import claim, glue
 from .runtime import device, progress, seed_everything
 
@@ -25,6 +26,7 @@ __all__ = [
     "device",
     "features",
     "glue",
+    "kernels",
     "plotting",
     "progress",
     "seed_everything",

@@ -1,0 +1,508 @@
+"""Kernels: the infinite-width NNGP/NTK of a ReLU network, the empirical NTK, kernel regression and kernel flow.
+
+**Conventions.**
+
+* :func:`relu_nngp_ntk` follows neural-tangents' ``stax`` with its default ``"ntk"`` parameterisation, which is
+  also that of :class:`dltnotes.training.MLP`: ``depth`` hidden layers ``Dense(w_std, b_std)`` + ReLU, then a
+  readout ``Dense(w_std, b_std)``, where Dense maps ``h ↦ w_std · W h / sqrt(fan_in) + b_std · b`` with
+  ``W, b ~ N(0, 1)``. Inputs are not normalised: the first layer's covariance is
+  ``Σ¹(x, x') = w_std² x·x' / d + b_std²``.
+* Kernel matrices are float64 unless the inputs are another floating dtype; numpy inputs are accepted.
+* The square loss of kernel gradient flow is the **sum** ``L = ½ Σ_i (f(x_i) − y_i)²`` and time is continuous:
+  ``du/dt = −K u`` for the residual ``u = f − y`` on the training set, so ``u(t) = exp(−K t) u(0)``. Gradient
+  descent with learning rate ``η`` for ``s`` steps on this sum loss is time ``t = η s``; on the **mean** loss
+  ``½ mean_i (f − y)²`` used by :func:`dltnotes.training.train` (``loss="mse"``) it is ``t = η s / n``.
+
+Taught in :ref:`chap-kernels` and :ref:`chap-ntk`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._validate import check_int, check_real, check_tensor
+
+__all__ = [
+    "NNGPNTK",
+    "KernelFit",
+    "FlowPrediction",
+    "relu_nngp_ntk",
+    "empirical_ntk",
+    "kernel_regression",
+    "kernel_gradient_flow",
+    "arccos_angle",
+]
+
+
+class NNGPNTK(NamedTuple):
+    """The two infinite-width kernels of a network, each ``(n1, n2)``."""
+
+    nngp: torch.Tensor
+    ntk: torch.Tensor
+
+
+class KernelFit(NamedTuple):
+    """A kernel ridge regression fit: coefficients ``alpha (n, …)``, fitted values on the training set, and the
+    predictions ``(m, …)`` at the test points (``None`` when no test kernel was given)."""
+
+    alpha: torch.Tensor
+    fitted: torch.Tensor
+    predictions: torch.Tensor | None
+
+
+class FlowPrediction(NamedTuple):
+    """Kernel gradient flow at times ``t (T,)``: the training residual ``u(t)`` of shape ``(T, n, …)`` and the
+    change of the predictions at the test points ``f_test(t) − f_test(0)`` of shape ``(T, m, …)`` (or ``None``)."""
+
+    residual: torch.Tensor
+    test_shift: torch.Tensor | None
+
+
+# ----------------------------------------------------------------------------------------------- input handling
+def _as_matrix(name: str, x, dtype: torch.dtype | None = None) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"{name} must have a floating dtype, got numpy {x.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    check_tensor(name, x, ndim=2, floating=True)
+    if dtype is not None:
+        x = x.to(dtype)
+    return x
+
+
+def _pair(x1, x2) -> tuple[torch.Tensor, torch.Tensor | None]:
+    x1 = _as_matrix("x1", x1)
+    if x2 is None:
+        return x1, None
+    x2 = _as_matrix("x2", x2)
+    if x2.shape[1] != x1.shape[1]:
+        raise ValueError(f"x1 and x2 must have the same number of columns, got {x1.shape[1]} and {x2.shape[1]}")
+    if x2.dtype != x1.dtype:
+        raise TypeError(f"x1 and x2 must have the same dtype, got {x1.dtype} and {x2.dtype}")
+    if x2.device != x1.device:
+        raise ValueError(f"x1 and x2 must be on the same device, got {x1.device} and {x2.device}")
+    return x1, x2
+
+
+# ----------------------------------------------------------------------------------------------- numerics
+def arccos_angle(z1: torch.Tensor, z2: torch.Tensor | None = None, *, refine: float = 0.25) -> torch.Tensor:
+    """The angles ``θ_ij ∈ [0, π]`` between the rows of ``z1 (n1, p)`` and of ``z2 (n2, p)``, accurate to round-off.
+
+    ``arccos`` of a rounded cosine loses accuracy where the cosine is close to ±1 (an error ε in the cosine
+    becomes ε/θ in the angle). Here pairs with ``|cos θ| > 1 − refine`` are recomputed from the difference and sum
+    of the unit vectors by Kahan's formula ``θ = 2 atan2(‖u − v‖, ‖u + v‖)``, which is accurate to a few ulps
+    for every angle; identical rows give exactly ``0``, exactly antipodal rows exactly ``π``. A zero row has
+    no direction; its angles are returned as ``π/2`` (whatever multiplies them by its zero norm then vanishes).
+
+    Parameters
+    ----------
+    z1, z2 : torch.Tensor
+        Floating, finite, ``(n1, p)`` and ``(n2, p)``; ``z2=None`` means ``z1`` (the diagonal is then exactly 0).
+    refine : float
+        In ``(0, 1]``; the width of the band of cosines near ±1 that is recomputed.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n1, n2)`` angles in the dtype of ``z1``.
+
+    See :ref:`chap-ntk`.
+    """
+    z1, z2 = _pair(z1, z2)
+    refine = check_real("refine", refine, min_value=0.0, max_value=1.0, min_inclusive=False)
+    return _angles(z1, z2, refine)
+
+
+def _unit_rows(z: torch.Tensor) -> torch.Tensor:
+    norm = torch.linalg.vector_norm(z, dim=1, keepdim=True)
+    return torch.where(norm > 0, z / torch.where(norm > 0, norm, 1.0), torch.zeros_like(z))
+
+
+def _angles(z1: torch.Tensor, z2: torch.Tensor | None, refine: float, chunk: int = 4096) -> torch.Tensor:
+    u1 = _unit_rows(z1)
+    u2 = u1 if z2 is None else _unit_rows(z2)
+    cos = (u1 @ u2.T).clamp_(-1.0, 1.0)
+    theta = torch.arccos(cos)
+    zero1 = torch.linalg.vector_norm(u1, dim=1) == 0
+    zero2 = torch.linalg.vector_norm(u2, dim=1) == 0
+    near = cos.abs() > 1.0 - refine
+    near &= ~zero1[:, None] & ~zero2[None, :]
+    idx = near.nonzero()
+    for start in range(0, idx.shape[0], chunk):               # Kahan's formula on the few nearly (anti)parallel pairs
+        i, j = idx[start:start + chunk].unbind(1)
+        a, b = u1[i], u2[j]
+        theta[i, j] = 2.0 * torch.atan2(torch.linalg.vector_norm(a - b, dim=1), torch.linalg.vector_norm(a + b, dim=1))
+    if z2 is None:
+        theta.diagonal().zero_()
+    theta[zero1, :] = math.pi / 2
+    theta[:, zero2] = math.pi / 2
+    return theta
+
+
+def _sin_minus_theta_cos(theta: torch.Tensor) -> torch.Tensor:
+    """``sin θ − θ cos θ`` without the cancellation at small θ (series ``θ³/3 − θ⁵/30 + θ⁷/840 − θ⁹/45360``)."""
+    t2 = theta * theta
+    series = theta * t2 * (1 / 3 - t2 * (1 / 30 - t2 * (1 / 840 - t2 / 45360)))
+    direct = torch.sin(theta) - theta * torch.cos(theta)
+    return torch.where(theta < 0.05, series, direct)         # series truncation < 0.05¹¹/3.99e6·…: below ulp
+
+
+def _one_minus_k1(theta: torch.Tensor) -> torch.Tensor:
+    """``1 − (sin θ + (π − θ) cos θ)/π``, the gap of the normalised degree-1 arc-cosine kernel, for θ ∈ [0, π]."""
+    half = torch.sin(theta / 2)
+    return 2 * half * half - _sin_minus_theta_cos(theta) / math.pi
+
+
+# ----------------------------------------------------------------------------------------------- NNGP and NTK
+def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float = 0.0) -> NNGPNTK:
+    r"""The infinite-width NNGP and NTK of a fully connected ReLU network (neural-tangents ``stax`` conventions).
+
+    The network has ``depth`` hidden layers ``Dense(w_std, b_std)`` + ReLU and a readout ``Dense(w_std, b_std)``
+    (see the module docstring; it is :class:`dltnotes.training.MLP` with ``parameterization="ntk"``). The
+    recursion, with :math:`\theta^\ell` the angle of :math:`\Sigma^\ell`, is
+
+    .. math::
+
+        \Sigma^1 &= w^2\, x\cdot x'/d + b^2, \qquad \Theta^1 = \Sigma^1,\\
+        \Sigma^{\ell+1} &= \tfrac{w^2}{2\pi}\sqrt{\Sigma^\ell(x,x)\Sigma^\ell(x',x')}
+            \big(\sin\theta^\ell + (\pi-\theta^\ell)\cos\theta^\ell\big) + b^2,\\
+        \Theta^{\ell+1} &= \Sigma^{\ell+1} + \tfrac{w^2}{2\pi}(\pi-\theta^\ell)\,\Theta^\ell,
+
+    and the result is :math:`(\Sigma^{L+1}, \Theta^{L+1})` with :math:`L` = ``depth``.
+
+    **Numerics.** The recursion is carried in terms of the log-variances ``log Σ(x, x)``, the angles and the
+    ratio ``Θ / sqrt(Σ(x,x) Σ(x',x'))``, so deep or large-``w_std`` networks neither overflow nor underflow
+    before the last step. Angles of the first layer come from :func:`arccos_angle` (accurate for identical,
+    parallel, antipodal and nearly identical inputs); later angles are updated from ``1 − cos θ`` computed
+    without cancellation.
+
+    Parameters
+    ----------
+    x1, x2 : torch.Tensor or numpy.ndarray
+        Inputs ``(n1, d)`` and ``(n2, d)``, floating and finite; ``x2=None`` means ``x1``. The computation runs
+        in the inputs' dtype (use float64, the default working precision for kernels) and device.
+    depth : int
+        Number of hidden layers (``0`` gives the linear kernel ``Σ¹``).
+    w_std, b_std : float
+        Weight scale (> 0) and bias scale (≥ 0).
+
+    Returns
+    -------
+    NNGPNTK
+        ``(nngp, ntk)``, each ``(n1, n2)``.
+
+    See :ref:`chap-ntk`; :cite:t:`jacot2018neural`, :cite:t:`arora2019exact`, :cite:t:`novak2020neural`.
+    """
+    x1, x2 = _pair(x1, x2)
+    depth = check_int("depth", depth, min_value=0)
+    w_std = check_real("w_std", w_std, min_value=0.0, min_inclusive=False)
+    b_std = check_real("b_std", b_std, min_value=0.0)
+    d = x1.shape[1]
+    # layer 1 as the Gram matrix of the augmented vectors z = (w x / sqrt(d), b)
+    def augment(x):
+        z = x * (w_std / math.sqrt(d))
+        return torch.cat([z, torch.full((x.shape[0], 1), b_std, dtype=x.dtype, device=x.device)], 1) if b_std else z
+
+    z1 = augment(x1)
+    z2 = None if x2 is None else augment(x2)
+    theta = _angles(z1, z2, 0.25)
+    q1 = torch.linalg.vector_norm(z1, dim=1) ** 2              # Σ¹(x, x)
+    q2 = q1 if z2 is None else torch.linalg.vector_norm(z2, dim=1) ** 2
+    dead1, dead2 = q1 == 0, q2 == 0                          # zero input and no bias: the network outputs 0
+    lq1 = torch.log(torch.where(dead1, 1.0, q1))
+    lq2 = torch.log(torch.where(dead2, 1.0, q2))
+    cos = torch.cos(theta)
+    ratio = cos.clone()                                      # Θ¹ / sqrt(q q') = cos θ¹
+    log_half_w2 = math.log(w_std**2 / 2)
+    log_b2 = 2 * math.log(b_std) if b_std > 0 else -math.inf
+    for _ in range(depth):
+        la1, la2 = log_half_w2 + lq1, log_half_w2 + lq2            # log (w²/2) q: the ReLU halves the variance
+        ln1 = torch.logaddexp(la1, torch.tensor(log_b2, dtype=la1.dtype)) if b_std > 0 else la1
+        ln2 = torch.logaddexp(la2, torch.tensor(log_b2, dtype=la2.dtype)) if b_std > 0 else la2
+        half_new = 0.5 * (ln1[:, None] + ln2[None, :])
+        alpha = torch.exp(0.5 * (la1[:, None] + la2[None, :]) - half_new)   # sqrt(A A') / S_new
+        gap = alpha * _one_minus_k1(theta)                                   # α (1 − k1(θ))
+        if b_std > 0:
+            beta = torch.exp(log_b2 - half_new)                              # b² / S_new
+            quarter = 0.5 * half_new
+            a1 = torch.exp(0.5 * la1[:, None] - quarter)
+            a2 = torch.exp(0.5 * la2[None, :] - quarter)
+            gap = gap + beta * (a1 - a2) ** 2 / (1 + alpha + beta)          # sqrt((A+B)(A'+B)) − sqrt(AA') − B
+        gap = gap.clamp_(0.0, 1.0)                                           # cos θ_new ∈ [0, 1] after a ReLU
+        sigma_dot = (w_std**2 / (2 * math.pi)) * (math.pi - theta)
+        shrink = torch.exp(0.5 * (lq1[:, None] + lq2[None, :]) - half_new)   # sqrt(q q') / sqrt(q_new q_new')
+        cos = 1.0 - gap
+        ratio = cos + sigma_dot * ratio * shrink
+        theta = 2.0 * torch.atan2(torch.sqrt(gap / 2), torch.sqrt(1.0 - gap / 2))
+        lq1, lq2 = ln1, ln2
+    scale = torch.exp(0.5 * (lq1[:, None] + lq2[None, :]))
+    dead = dead1[:, None] | dead2[None, :]
+    nngp = torch.where(dead, 0.0, scale * cos)
+    ntk = torch.where(dead, 0.0, scale * ratio)
+    if x2 is None:                                           # exact symmetry
+        nngp = 0.5 * (nngp + nngp.T)
+        ntk = 0.5 * (ntk + ntk.T)
+    return NNGPNTK(nngp, ntk)
+
+
+# ----------------------------------------------------------------------------------------------- empirical NTK
+#: Default memory for one chunk of per-sample Jacobians (bytes).
+_CHUNK_BYTES = 256 * 2**20
+#: Jacobians of all of ``x2`` are kept (instead of recomputed for each chunk of ``x1``) below this many bytes.
+_CACHE_BYTES = 2 * 2**30
+_STATEFUL_IN_TRAINING = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase, nn.AlphaDropout)
+
+
+def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None, *, method: str = "jacobian",
+                  chunk_size: int | None = None) -> torch.Tensor:
+    r"""The finite-width NTK :math:`\Theta(x, x') = \sum_\theta \partial_\theta f(x)\, \partial_\theta f(x')`.
+
+    Computed with :mod:`torch.func` at the model's current parameters, as in the PyTorch NTK tutorial: either by
+    contracting per-sample Jacobians (``"jacobian"``: ``vmap(jacrev)`` on chunks of inputs, then a sum over
+    parameter tensors of ``J1 J2ᵀ``), or by NTK-vector products (``"ntk-vp"``: for each basis vector ``e`` of the
+    outputs at ``x1``, a vector–Jacobian product ``J1ᵀ e`` followed by a Jacobian–vector product ``J2 (J1ᵀ e)``;
+    it never stores a Jacobian). ``"auto"`` picks ``"jacobian"`` unless the Jacobian of a single sample exceeds
+    256 MiB, then ``"ntk-vp"``. All parameters with ``requires_grad`` count; buffers are held fixed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps inputs ``(n, …)`` to ``(n,)`` or ``(n, k)``. Models containing dropout or batch norm must be in
+        eval mode (``model.eval()``); in training mode their output depends on the batch or on random masks
+        and the NTK is not defined, so a ``ValueError`` is raised.
+    x1, x2 : torch.Tensor
+        Inputs ``(n1, …)`` and ``(n2, …)`` (``x2=None`` means ``x1``), floating and finite.
+    method : str
+        ``"jacobian"`` (default), ``"ntk-vp"`` or ``"auto"``.
+    chunk_size : int, optional
+        Number of samples (``"jacobian"``) or basis vectors (``"ntk-vp"``) processed at once; bounds the memory
+        by ``chunk_size × #parameters`` floats. ``None`` chooses chunks of about 256 MiB of Jacobian. The Jacobians of ``x2`` are kept between
+        chunks of ``x1`` when all of them fit in 2 GiB, and recomputed otherwise.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n1, n2)`` for models with one output per sample (``(n,)`` or ``(n, 1)``); ``(n1, n2, k, k)`` for ``k``
+        outputs, entry ``[i, j, a, b] = Σ_θ ∂f_a(x1_i)/∂θ · ∂f_b(x2_j)/∂θ``. In the parameters' dtype.
+
+    See :ref:`chap-ntk`; :cite:t:`jacot2018neural`.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for mod in model.modules():
+        if isinstance(mod, _STATEFUL_IN_TRAINING) and mod.training:
+            raise ValueError(f"model contains {type(mod).__name__} in training mode: its output depends on the batch "
+                             "or on random masks, so the NTK is undefined; call model.eval() first")
+    if method not in ("jacobian", "ntk-vp", "auto"):
+        raise ValueError(f"method must be 'jacobian', 'ntk-vp' or 'auto', got {method!r}")
+    check_tensor("x1", x1, floating=True)
+    if x1.ndim < 2:
+        raise ValueError(f"x1 must be (n, …) with at least 2 dimensions, got shape {tuple(x1.shape)}")
+    if x2 is not None:
+        check_tensor("x2", x2, floating=True)
+        if x2.shape[1:] != x1.shape[1:]:
+            raise ValueError(f"x1 and x2 must have the same sample shape, got {tuple(x1.shape)} and {tuple(x2.shape)}")
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, min_value=1)
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    if not params:
+        raise ValueError("model has no parameters that require gradients")
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    n_params = sum(p.numel() for p in params.values())
+    dtype = next(iter(params.values())).dtype
+    x1 = x1.to(dtype)
+    x2 = x1 if x2 is None else x2.to(dtype)
+    with torch.no_grad():
+        out = model(x1[:1])
+    if out.ndim not in (1, 2) or out.shape[0] != 1:
+        raise ValueError(f"model must map (n, …) to (n,) or (n, k), got output {tuple(out.shape)} for one sample")
+    k = 1 if out.ndim == 1 else out.shape[1]
+    scalar = k == 1
+    itemsize = torch.finfo(dtype).bits // 8
+    if chunk_size is None:
+        chunk_size = max(1, int(_CHUNK_BYTES // (itemsize * n_params * k)))
+    if method == "auto":
+        method = "jacobian" if n_params * k * itemsize <= _CHUNK_BYTES else "ntk-vp"
+
+    from torch.func import functional_call, jacrev, jvp, vjp, vmap
+
+    def f_batch(p, x):                                       # (n, …) -> (n, k)
+        y = functional_call(model, (p, buffers), (x,))
+        return y.reshape(x.shape[0], k)
+
+    if method == "jacobian":
+        def f_single(p, x):
+            return f_batch(p, x.unsqueeze(0))[0]             # (k,)
+
+        jac_fn = vmap(jacrev(f_single), (None, 0))
+
+        def jac(x):                                          # list over parameter tensors of (c, k, P_t)
+            return [j.reshape(x.shape[0], k, -1) for j in jac_fn(params, x).values()]
+
+        result = torch.empty(x1.shape[0], x2.shape[0], k, k, dtype=dtype, device=x1.device)
+        same = x2 is x1
+        per_sample = n_params * k * itemsize
+        starts1 = range(0, x1.shape[0], chunk_size)
+        starts2 = range(0, x2.shape[0], chunk_size)
+        # keep every Jacobian chunk of x2 when they fit in the cache budget; otherwise recompute them per row chunk
+        cache2 = {b: jac(x2[b:b + chunk_size]) for b in starts2} if x2.shape[0] * per_sample <= _CACHE_BYTES else None
+        for a in starts1:
+            ja = cache2[a] if (same and cache2 is not None) else jac(x1[a:a + chunk_size])
+            for b in starts2:
+                if same and b < a:
+                    continue                                 # filled by symmetry
+                jb = ja if (same and b == a) else (cache2[b] if cache2 is not None else jac(x2[b:b + chunk_size]))
+                block = sum(torch.einsum("naf,mbf->nmab", u, v) for u, v in zip(ja, jb))
+                result[a:a + chunk_size, b:b + chunk_size] = block
+                if same and b != a:
+                    result[b:b + chunk_size, a:a + chunk_size] = block.permute(1, 0, 3, 2)
+    else:
+        def f1(p):
+            return f_batch(p, x1).reshape(-1)                # (n1 k,)
+
+        def f2(p):
+            return f_batch(p, x2).reshape(-1)                # (n2 k,)
+
+        _, vjp_fn = vjp(f1, params)
+
+        def column(e):                                       # J2 J1ᵀ e
+            (cot,) = vjp_fn(e)
+            return jvp(f2, (params,), (cot,))[1]
+
+        eye = torch.eye(x1.shape[0] * k, dtype=dtype, device=x1.device)
+        cols = [vmap(column)(eye[s:s + chunk_size]) for s in range(0, eye.shape[0], chunk_size)]
+        rows = torch.cat(cols, 0)                            # (n1 k, n2 k): rows = (J1 J2ᵀ) indexed by x1 outputs
+        result = rows.reshape(x1.shape[0], k, x2.shape[0], k).permute(0, 2, 1, 3)
+    return result[:, :, 0, 0].contiguous() if scalar else result.contiguous()
+
+
+# ----------------------------------------------------------------------------------------------- regression, flow
+def _sym_kernel(k_train) -> torch.Tensor:
+    k = _as_matrix("k_train", k_train)
+    if k.shape[0] != k.shape[1]:
+        raise ValueError(f"k_train must be square (n, n), got {tuple(k.shape)}")
+    scale = k.abs().max().clamp_min(torch.finfo(k.dtype).tiny)
+    asym = (k - k.T).abs().max() / scale
+    if asym > 1e3 * torch.finfo(k.dtype).eps:
+        raise ValueError(f"k_train must be symmetric, got a relative asymmetry of {asym.item():.2e}")
+    return 0.5 * (k + k.T)
+
+
+def _targets(name: str, y, n: int, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(y, np.ndarray):
+        y = torch.from_numpy(np.ascontiguousarray(y))
+    check_tensor(name, y, ndim=(1, 2), floating=True)
+    if y.shape[0] != n:
+        raise ValueError(f"{name} must have {n} rows (one per training point), got shape {tuple(y.shape)}")
+    return y.to(dtype=like.dtype, device=like.device)
+
+
+def _test_kernel(k_test_train, n: int, like: torch.Tensor) -> torch.Tensor | None:
+    if k_test_train is None:
+        return None
+    kt = _as_matrix("k_test_train", k_test_train, like.dtype).to(like.device)
+    if kt.shape[1] != n:
+        raise ValueError(f"k_test_train must be (m, {n}), got {tuple(kt.shape)}")
+    return kt
+
+
+def kernel_regression(k_train, y, k_test_train=None, ridge: float = 0.0) -> KernelFit:
+    r"""Kernel ridge regression :math:`\alpha = (K + \lambda I)^{-1} y`, predictions :math:`K_{*}\alpha`.
+
+    Solved through the eigendecomposition of the symmetric ``k_train``. With ``ridge=0`` the inverse is the
+    pseudo-inverse (eigenvalues below ``n · eps · λ_max`` are dropped), i.e. the minimum-RKHS-norm interpolant,
+    which is also the limit ``t → ∞`` of :func:`kernel_gradient_flow` started from zero; this keeps
+    near-singular kernels from amplifying round-off.
+
+    Parameters
+    ----------
+    k_train : torch.Tensor or numpy.ndarray
+        Symmetric positive semi-definite ``(n, n)`` Gram matrix of the training points.
+    y : torch.Tensor or numpy.ndarray
+        Targets ``(n,)`` or ``(n, k)``.
+    k_test_train : torch.Tensor or numpy.ndarray, optional
+        ``(m, n)`` kernel between test and training points.
+    ridge : float
+        ``λ ≥ 0`` (unnormalised: added to the diagonal of ``K``).
+
+    Returns
+    -------
+    KernelFit
+        ``alpha`` shaped like ``y``, ``fitted = K α``, ``predictions = K_* α`` or ``None``.
+
+    See :ref:`chap-kernels`.
+    """
+    k = _sym_kernel(k_train)
+    n = k.shape[0]
+    y = _targets("y", y, n, k)
+    kt = _test_kernel(k_test_train, n, k)
+    ridge = check_real("ridge", ridge, min_value=0.0)
+    evals, evecs = torch.linalg.eigh(k)
+    evals = evals.clamp_min(0.0)
+    shifted = evals + ridge
+    cutoff = n * torch.finfo(k.dtype).eps * max(evals.max().item(), ridge)
+    inv = torch.where(shifted > cutoff, 1.0 / torch.where(shifted > cutoff, shifted, 1.0), 0.0)
+    coef = evecs.T @ y
+    coef = coef * (inv if y.ndim == 1 else inv[:, None])
+    alpha = evecs @ coef
+    return KernelFit(alpha, k @ alpha, None if kt is None else kt @ alpha)
+
+
+def kernel_gradient_flow(k_train, residual0, t, *, k_test_train=None) -> FlowPrediction:
+    r"""Residual :math:`u(t) = e^{-K t} u(0)` of kernel gradient flow on the square loss, and the test predictions.
+
+    Convention (module docstring): loss ``½ Σ_i (f(x_i) − y_i)²``, continuous time, ``du/dt = −K u``. For a
+    network trained by GD with learning rate ``η`` on the **mean** loss (``loss="mse"`` in
+    :func:`dltnotes.training.train`), step ``s`` is time ``t = η s / n``. A test point moves by
+    :math:`f_*(t) - f_*(0) = -K_{*} K^{-1}(I - e^{-Kt})\,u(0)`, computed as
+    :math:`-K_* V \operatorname{diag}\big((1-e^{-\lambda t})/\lambda\big) V^\top u(0)` with ``expm1``, which
+    stays finite (→ ``t``) for zero or tiny eigenvalues, so near-singular kernels are safe.
+
+    Parameters
+    ----------
+    k_train : torch.Tensor or numpy.ndarray
+        Symmetric PSD ``(n, n)`` kernel on the training points (negative round-off eigenvalues are set to 0).
+    residual0 : torch.Tensor or numpy.ndarray
+        ``u(0) = f_0(x) − y``, shape ``(n,)`` or ``(n, k)``.
+    t : float or sequence of float or torch.Tensor
+        Non-negative times, scalar or ``(T,)``.
+    k_test_train : torch.Tensor or numpy.ndarray, optional
+        ``(m, n)`` kernel between test and training points.
+
+    Returns
+    -------
+    FlowPrediction
+        ``residual (T, n, …)`` and ``test_shift (T, m, …)`` (``T = 1`` for a scalar ``t``).
+
+    See :ref:`chap-ntk`.
+    """
+    k = _sym_kernel(k_train)
+    n = k.shape[0]
+    u0 = _targets("residual0", residual0, n, k)
+    kt = _test_kernel(k_test_train, n, k)
+    if isinstance(t, torch.Tensor):
+        t = t.detach().to("cpu", torch.float64).reshape(-1).tolist()
+    ts = [check_real("t", t)] if not isinstance(t, (list, tuple, np.ndarray)) else \
+        [check_real("t", float(s)) if not isinstance(s, bool) else check_real("t", s) for s in np.ravel(t)]
+    if not ts or min(ts) < 0:
+        raise ValueError(f"t must be one or more non-negative times, got {t!r}")
+    times = torch.tensor(ts, dtype=k.dtype, device=k.device)
+    evals, evecs = torch.linalg.eigh(k)
+    evals = evals.clamp_min(0.0)
+    coef = evecs.T @ u0                                        # (n, …)
+    lt = times[:, None] * evals[None, :]                       # (T, n)
+    decay = torch.exp(-lt)
+    extra = (slice(None), slice(None)) + (None,) * (u0.ndim - 1)
+    residual = torch.einsum("ij,tj...->ti...", evecs, decay[extra] * coef)
+    shift = None
+    if kt is not None:
+        # (1 − e^{−λt})/λ = −expm1(−λt)/λ, equal to t at λ = 0
+        safe = torch.where(evals > 0, evals, 1.0)[None, :]
+        gain = torch.where(evals[None, :] > 0, -torch.expm1(-lt) / safe, times[:, None].expand_as(lt))
+        shift = -torch.einsum("mj,tj...->tm...", kt @ evecs, gain[extra] * coef)
+    return FlowPrediction(residual, shift)
