@@ -36,6 +36,8 @@ __all__ = [
     "kernel_regression",
     "kernel_gradient_flow",
     "arccos_angle",
+    "polynomial_features",
+    "polynomial_kernel",
 ]
 
 
@@ -196,7 +198,7 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
     NNGPNTK
         ``(nngp, ntk)``, each ``(n1, n2)``.
 
-    See :ref:`chap-ntk`; :cite:t:`jacot2018neural`, :cite:t:`arora2019exact`, :cite:t:`novak2020neural`.
+    See :ref:`chap-ntk`; Jacot et al. (2018), Arora et al. (2019), Novak et al. (2020).
     """
     x1, x2 = _pair(x1, x2)
     depth = check_int("depth", depth, min_value=0)
@@ -290,7 +292,7 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
         ``(n1, n2)`` for models with one output per sample (``(n,)`` or ``(n, 1)``); ``(n1, n2, k, k)`` for ``k``
         outputs, entry ``[i, j, a, b] = Σ_θ ∂f_a(x1_i)/∂θ · ∂f_b(x2_j)/∂θ``. In the parameters' dtype.
 
-    See :ref:`chap-ntk`; :cite:t:`jacot2018neural`.
+    See :ref:`chap-ntk`; Jacot et al. (2018).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -379,6 +381,68 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
         rows = torch.cat(cols, 0)                            # (n1 k, n2 k): rows = (J1 J2ᵀ) indexed by x1 outputs
         result = rows.reshape(x1.shape[0], k, x2.shape[0], k).permute(0, 2, 1, 3)
     return result[:, :, 0, 0].contiguous() if scalar else result.contiguous()
+
+
+# ----------------------------------------------------------------------------------------------- polynomial kernel
+def polynomial_kernel(x1, x2=None, *, degree: int, c: float = 1.0) -> torch.Tensor:
+    """The polynomial kernel ``K(x, x') = (c + x·x')^degree``, shape ``(n1, n2)``, in ``O(n1 n2 d)`` operations.
+
+    Parameters
+    ----------
+    x1, x2 : torch.Tensor or numpy.ndarray
+        ``(n1, d)`` and ``(n2, d)``, floating and finite; ``x2=None`` means ``x1``.
+    degree : int
+        ``k ≥ 1``.
+    c : float
+        Offset ``c ≥ 0``.
+
+    See :ref:`chap-kernels`.
+    """
+    x1, x2 = _pair(x1, x2)
+    degree = check_int("degree", degree, min_value=1)
+    c = check_real("c", c, min_value=0.0)
+    return (c + x1 @ (x1 if x2 is None else x2).T) ** degree
+
+
+def polynomial_features(x, *, degree: int, c: float = 1.0) -> torch.Tensor:
+    r"""The explicit feature map of :func:`polynomial_kernel`: ``φ(x)·φ(x') = (c + x·x')^degree`` exactly.
+
+    With the augmented vector :math:`\tilde x = (\sqrt c, x)` the multinomial theorem gives
+    :math:`(\tilde x\cdot\tilde x')^k = \sum_{|j|=k} \tfrac{k!}{j!}\,\tilde x^j\,\tilde x'^j`, so
+    :math:`\varphi_j(x) = \sqrt{k!/j!}\,\tilde x^j` over the multi-indices :math:`j` of size ``k`` on
+    ``d + 1`` coordinates: ``D = C(d + k, k)`` features, which grows like ``d^k / k!``.
+
+    Parameters
+    ----------
+    x : torch.Tensor or numpy.ndarray
+        ``(n, d)``, floating and finite.
+    degree : int
+        ``k ≥ 1``; ``C(d + k, k)`` must not exceed ``10⁷`` (the map is for small demonstrations).
+    c : float
+        Offset ``c ≥ 0``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, C(d + k, k))``.
+
+    See :ref:`chap-kernels`.
+    """
+    x = _as_matrix("x", x)
+    degree = check_int("degree", degree, min_value=1)
+    c = check_real("c", c, min_value=0.0)
+    n, d = x.shape
+    n_features = math.comb(d + degree, degree)
+    if n_features > 10**7:
+        raise ValueError(f"degree {degree} on {d} inputs needs C(d+k, k) = {n_features:.3g} features (> 1e7); "
+                         "use polynomial_kernel instead")
+    xt = torch.cat([torch.full((n, 1), math.sqrt(c), dtype=x.dtype, device=x.device), x], 1)
+    idx = torch.combinations(torch.arange(d + 1, device=x.device), degree, with_replacement=True)  # (D, k)
+    counts = torch.zeros(idx.shape[0], d + 1, dtype=torch.float64)
+    counts.scatter_add_(1, idx.cpu(), torch.ones(idx.shape, dtype=torch.float64))
+    log_coef = math.lgamma(degree + 1) - torch.lgamma(counts + 1).sum(1)      # log k!/j!
+    coef = torch.exp(0.5 * log_coef).to(x.dtype).to(x.device)
+    return coef * xt[:, idx].prod(-1)
 
 
 # ----------------------------------------------------------------------------------------------- regression, flow

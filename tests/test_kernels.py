@@ -243,3 +243,19 @@ def test_regression_and_flow_errors():
         kernel_gradient_flow(K, y, -1.0)
     with pytest.raises(ValueError, match="finite"):
         kernel_gradient_flow(K, y, float("inf"))
+
+
+def test_polynomial_features_inner_product_is_the_kernel():
+    from dltnotes.kernels import polynomial_features, polynomial_kernel
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    for k, c in [(1, 0.0), (2, 1.0), (3, 0.5)]:
+        phi = polynomial_features(x, degree=k, c=c)
+        assert phi.shape == (6, math.comb(4 + k, k))
+        assert torch.allclose(phi @ phi.T, polynomial_kernel(x, degree=k, c=c), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="1e7"):
+        polynomial_features(torch.ones(1, 1000, dtype=torch.float64), degree=3)
+    with pytest.raises(ValueError, match="degree"):
+        polynomial_kernel(x, degree=0)
+    with pytest.raises(ValueError, match="c must"):
+        polynomial_features(x, degree=2, c=-1.0)
