@@ -125,9 +125,10 @@ def _unit_rows(z: torch.Tensor) -> torch.Tensor:
     return torch.where(norm > 0, z / torch.where(norm > 0, norm, 1.0), torch.zeros_like(z))
 
 
-def _angles(z1: torch.Tensor, z2: torch.Tensor | None, refine: float, chunk: int = 4096) -> torch.Tensor:
-    u1 = _unit_rows(z1)
-    u2 = u1 if z2 is None else _unit_rows(z2)
+def _angles(z1: torch.Tensor, z2: torch.Tensor | None, refine: float, chunk: int = 4096,
+            unit: bool = False) -> torch.Tensor:
+    u1 = z1 if unit else _unit_rows(z1)
+    u2 = u1 if z2 is None else (z2 if unit else _unit_rows(z2))
     cos = (u1 @ u2.T).clamp_(-1.0, 1.0)
     theta = torch.arccos(cos)
     zero1 = torch.linalg.vector_norm(u1, dim=1) == 0
@@ -146,18 +147,53 @@ def _angles(z1: torch.Tensor, z2: torch.Tensor | None, refine: float, chunk: int
     return theta
 
 
-def _sin_minus_theta_cos(theta: torch.Tensor) -> torch.Tensor:
+def _angle_terms(u1: torch.Tensor, u2: torch.Tensor | None, refine: float = 0.25, chunk: int = 4096):
+    """``θ, sin(θ/2), sin θ, cos θ`` between unit (or zero) rows, accurate to round-off for every angle.
+
+    One ``arccos`` per pair; the few pairs with ``|cos θ| > 1 − refine`` are redone by Kahan's formula (see
+    :func:`arccos_angle`), and zero rows get ``θ = π/2``.
+    """
+    cos = u1 @ (u1 if u2 is None else u2).T
+    cos.clamp_(-1.0, 1.0)
+    theta = torch.arccos(cos)
+    half = (1.0 - cos).mul_(0.5).sqrt_()                          # accurate where cos is not close to 1
+    sin_t = (1.0 - cos * cos).sqrt_()                             # accurate where |cos| is not close to 1
+    v1 = torch.linalg.vector_norm(u1, dim=1) > 0
+    v2 = v1 if u2 is None else torch.linalg.vector_norm(u2, dim=1) > 0
+    near = cos.abs() > 1.0 - refine
+    near &= v1[:, None] & v2[None, :]
+    idx = near.nonzero()
+    for start in range(0, idx.shape[0], chunk):
+        i, j = idx[start:start + chunk].unbind(1)
+        a, b = u1[i], (u1 if u2 is None else u2)[j]
+        t = 2.0 * torch.atan2(torch.linalg.vector_norm(a - b, dim=1), torch.linalg.vector_norm(a + b, dim=1))
+        if u2 is None:
+            t = torch.where(i == j, 0.0, t)
+        theta[i, j] = t
+        half[i, j] = torch.sin(0.5 * t)
+        sin_t[i, j] = torch.sin(t)
+        cos[i, j] = torch.cos(t)
+    if not bool(v1.all() and v2.all()):
+        dead = ~v1[:, None] | ~v2[None, :]
+        theta[dead], half[dead], sin_t[dead], cos[dead] = math.pi / 2, math.sqrt(0.5), 1.0, 0.0
+    return theta, half, sin_t, cos
+
+
+def _sin_minus_theta_cos(theta: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.Tensor) -> torch.Tensor:
     """``sin θ − θ cos θ`` without the cancellation at small θ (series ``θ³/3 − θ⁵/30 + θ⁷/840 − θ⁹/45360``)."""
-    t2 = theta * theta
-    series = theta * t2 * (1 / 3 - t2 * (1 / 30 - t2 * (1 / 840 - t2 / 45360)))
-    direct = torch.sin(theta) - theta * torch.cos(theta)
-    return torch.where(theta < 0.05, series, direct)         # series truncation < 0.05¹¹/3.99e6·…: below ulp
+    out = sin_t - theta * cos_t
+    small = theta < 0.05                                          # next series term < 1e-20 θ³ there
+    if bool(small.any()):
+        t = theta[small]
+        t2 = t * t
+        out[small] = t * t2 * (1 / 3 - t2 * (1 / 30 - t2 * (1 / 840 - t2 / 45360)))
+    return out
 
 
-def _one_minus_k1(theta: torch.Tensor) -> torch.Tensor:
-    """``1 − (sin θ + (π − θ) cos θ)/π``, the gap of the normalised degree-1 arc-cosine kernel, for θ ∈ [0, π]."""
-    half = torch.sin(theta / 2)
-    return 2 * half * half - _sin_minus_theta_cos(theta) / math.pi
+def _one_minus_k1(theta: torch.Tensor, half: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.Tensor) -> torch.Tensor:
+    """``1 − (sin θ + (π − θ) cos θ)/π``, the gap of the normalised degree-1 arc-cosine kernel, for θ ∈ [0, π],
+    given ``half = sin(θ/2)``, ``sin θ`` and ``cos θ``: ``2 sin²(θ/2) − (sin θ − θ cos θ)/π``."""
+    return 2 * half * half - _sin_minus_theta_cos(theta, sin_t, cos_t) / math.pi
 
 
 # ----------------------------------------------------------------------------------------------- NNGP and NTK
@@ -205,51 +241,100 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
     w_std = check_real("w_std", w_std, min_value=0.0, min_inclusive=False)
     b_std = check_real("b_std", b_std, min_value=0.0)
     d = x1.shape[1]
-    # layer 1 as the Gram matrix of the augmented vectors z = (w x / sqrt(d), b)
-    def augment(x):
+
+    def augment(x):                                          # layer 1 is the Gram matrix of z = (w x / √d, b)
         z = x * (w_std / math.sqrt(d))
         return torch.cat([z, torch.full((x.shape[0], 1), b_std, dtype=x.dtype, device=x.device)], 1) if b_std else z
 
     z1 = augment(x1)
-    z2 = None if x2 is None else augment(x2)
-    theta = _angles(z1, z2, 0.25)
-    q1 = torch.linalg.vector_norm(z1, dim=1) ** 2              # Σ¹(x, x)
-    q2 = q1 if z2 is None else torch.linalg.vector_norm(z2, dim=1) ** 2
-    dead1, dead2 = q1 == 0, q2 == 0                          # zero input and no bias: the network outputs 0
-    lq1 = torch.log(torch.where(dead1, 1.0, q1))
-    lq2 = torch.log(torch.where(dead2, 1.0, q2))
-    cos = torch.cos(theta)
-    ratio = cos.clone()                                      # Θ¹ / sqrt(q q') = cos θ¹
-    log_half_w2 = math.log(w_std**2 / 2)
-    log_b2 = 2 * math.log(b_std) if b_std > 0 else -math.inf
-    for _ in range(depth):
-        la1, la2 = log_half_w2 + lq1, log_half_w2 + lq2            # log (w²/2) q: the ReLU halves the variance
-        ln1 = torch.logaddexp(la1, torch.tensor(log_b2, dtype=la1.dtype)) if b_std > 0 else la1
-        ln2 = torch.logaddexp(la2, torch.tensor(log_b2, dtype=la2.dtype)) if b_std > 0 else la2
-        half_new = 0.5 * (ln1[:, None] + ln2[None, :])
-        alpha = torch.exp(0.5 * (la1[:, None] + la2[None, :]) - half_new)   # sqrt(A A') / S_new
-        gap = alpha * _one_minus_k1(theta)                                   # α (1 − k1(θ))
-        if b_std > 0:
-            beta = torch.exp(log_b2 - half_new)                              # b² / S_new
-            quarter = 0.5 * half_new
-            a1 = torch.exp(0.5 * la1[:, None] - quarter)
-            a2 = torch.exp(0.5 * la2[None, :] - quarter)
-            gap = gap + beta * (a1 - a2) ** 2 / (1 + alpha + beta)          # sqrt((A+B)(A'+B)) − sqrt(AA') − B
-        gap = gap.clamp_(0.0, 1.0)                                           # cos θ_new ∈ [0, 1] after a ReLU
-        sigma_dot = (w_std**2 / (2 * math.pi)) * (math.pi - theta)
-        shrink = torch.exp(0.5 * (lq1[:, None] + lq2[None, :]) - half_new)   # sqrt(q q') / sqrt(q_new q_new')
-        cos = 1.0 - gap
-        ratio = cos + sigma_dot * ratio * shrink
-        theta = 2.0 * torch.atan2(torch.sqrt(gap / 2), torch.sqrt(1.0 - gap / 2))
-        lq1, lq2 = ln1, ln2
-    scale = torch.exp(0.5 * (lq1[:, None] + lq2[None, :]))
-    dead = dead1[:, None] | dead2[None, :]
-    nngp = torch.where(dead, 0.0, scale * cos)
+    z2 = z1 if x2 is None else augment(x2)
+    ref = 0.5 * (_log_sq_norm(z1).mean() + _log_sq_norm(z2).mean())   # common scale for the quartic roots
+    rows1 = _LayerStats(z1, depth, w_std, b_std, ref)
+    rows2 = rows1 if x2 is None else _LayerStats(z2, depth, w_std, b_std, ref)
+    n1, n2 = z1.shape[0], z2.shape[0]
+    nngp = torch.empty(n1, n2, dtype=z1.dtype, device=z1.device)
+    ntk = torch.empty_like(nngp)
+    tile = _TILE
+    for a in range(0, n1, tile):
+        for b in range(0, n2, tile):
+            if x2 is None and b < a:
+                continue                                     # symmetric: the lower tiles are transposes
+            ia, ib = slice(a, a + tile), slice(b, b + tile)
+            g, t = _tile_kernels(rows1, rows2, ia, ib, depth, w_std, b_std, diagonal=(x2 is None and a == b))
+            nngp[ia, ib], ntk[ia, ib] = g, t
+            if x2 is None and b > a:
+                nngp[ib, ia], ntk[ib, ia] = g.T, t.T
+    return NNGPNTK(nngp, ntk)
+
+
+def _log_sq_norm(z: torch.Tensor) -> torch.Tensor:
+    q = torch.linalg.vector_norm(z, dim=1) ** 2
+    return torch.log(torch.where(q == 0, 1.0, q))
+
+
+#: Side of the square tiles in which :func:`relu_nngp_ntk` evaluates the recursion (cache-sized blocks).
+_TILE = 256
+
+
+class _LayerStats:
+    """Per-input quantities of the recursion: unit rows of layer 1 and, per layer, log-variances and the
+    separable factors of the pair updates (so that no per-pair exponential is ever evaluated)."""
+
+    def __init__(self, z: torch.Tensor, depth: int, w_std: float, b_std: float, ref: torch.Tensor):
+        self.dead = torch.linalg.vector_norm(z, dim=1) == 0     # zero input and no bias: the network outputs 0
+        self.unit = _unit_rows(z)
+        lq = _log_sq_norm(z)                                     # log Σ¹(x, x)
+        log_half_w2 = math.log(w_std**2 / 2)
+        log_b2 = 2 * math.log(b_std) if b_std > 0 else -math.inf
+        self.p, self.r, self.bb, self.pg, self.ig = [], [], [], [], []
+        for _ in range(depth):
+            la = log_half_w2 + lq                                # log A, A = (w²/2) q: the ReLU halves the variance
+            ln = torch.logaddexp(la, torch.full_like(la, log_b2)) if b_std > 0 else la   # log (A + B)
+            self.p.append(torch.exp(0.5 * (la - ln)))            # sqrt(A / (A + B)) ≤ 1
+            self.r.append(torch.exp(0.5 * (lq - ln)))            # sqrt(q / q_new)
+            if b_std > 0:
+                g = torch.exp(0.25 * (ln - ref))                 # (A + B)^{1/4} up to a common factor
+                self.bb.append(torch.exp(0.5 * (log_b2 - ln)))   # b / sqrt(A + B) ≤ 1
+                self.pg.append(self.p[-1] * g)
+                self.ig.append(1.0 / g)
+            lq = ln
+        self.half_scale = torch.exp(0.5 * lq)                    # sqrt(Σ^{L+1}(x, x))
+        self.lq = lq
+
+
+def _tile_kernels(s1: _LayerStats, s2: _LayerStats, ia: slice, ib: slice, depth: int, w_std: float, b_std: float,
+                  diagonal: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    u1, u2 = s1.unit[ia], s2.unit[ib]
+    theta, half, sin_t, cos_t = _angle_terms(u1, None if diagonal else u2)
+    ratio = cos_t.clone()                                        # Θ¹ / sqrt(q q') = cos θ¹
+    c_dot = w_std**2 / (2 * math.pi)
+    for layer in range(depth):
+        alpha = s1.p[layer][ia, None] * s2.p[layer][None, ib]    # sqrt(A A') / sqrt((A+B)(A'+B))
+        gap = alpha * _one_minus_k1(theta, half, sin_t, cos_t)   # α (1 − k1(θ))
+        if b_std > 0:                                            # + sqrt((A+B)(A'+B)) − sqrt(AA') − B, normalised
+            beta = s1.bb[layer][ia, None] * s2.bb[layer][None, ib]
+            diff = s1.pg[layer][ia, None] * s2.ig[layer][None, ib] - s1.ig[layer][ia, None] * s2.pg[layer][None, ib]
+            gap += beta * diff * diff / (1 + alpha + beta)
+        gap.clamp_(0.0, 1.0)                                     # cos θ_new ∈ [0, 1] after a ReLU
+        shrink = s1.r[layer][ia, None] * s2.r[layer][None, ib]   # sqrt(q q') / sqrt(q_new q_new')
+        ratio *= shrink
+        ratio *= (math.pi - theta).mul_(c_dot)
+        cos_t = 1.0 - gap
+        ratio += cos_t
+        half = gap.mul_(0.5).sqrt_()                             # 1 − cos θ = 2 sin²(θ/2)
+        theta = torch.asin(half).mul_(2.0)
+        sin_t = (1.0 - half * half).sqrt_().mul_(half).mul_(2.0)
+    if (s1.lq.abs().max() < 1400) and (s2.lq.abs().max() < 1400):
+        scale = s1.half_scale[ia, None] * s2.half_scale[None, ib]
+    else:                                                        # extreme scales: combine in log space
+        scale = torch.exp(0.5 * (s1.lq[ia, None] + s2.lq[None, ib]))
+    dead = s1.dead[ia, None] | s2.dead[None, ib]
+    nngp = torch.where(dead, 0.0, scale * cos_t)
     ntk = torch.where(dead, 0.0, scale * ratio)
-    if x2 is None:                                           # exact symmetry
+    if diagonal:                                                 # exact symmetry
         nngp = 0.5 * (nngp + nngp.T)
         ntk = 0.5 * (ntk + ntk.T)
-    return NNGPNTK(nngp, ntk)
+    return nngp, ntk
 
 
 # ----------------------------------------------------------------------------------------------- empirical NTK
