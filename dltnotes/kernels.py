@@ -349,7 +349,7 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
                   chunk_size: int | None = None) -> torch.Tensor:
     r"""The finite-width NTK :math:`\Theta(x, x') = \sum_\theta \partial_\theta f(x)\, \partial_\theta f(x')`.
 
-    Computed with :mod:`torch.func` at the model's current parameters, as in the PyTorch NTK tutorial: either by
+    Computed with ``torch.func`` at the model's current parameters, as in the PyTorch NTK tutorial: either by
     contracting per-sample Jacobians (``"jacobian"``: ``vmap(jacrev)`` on chunks of inputs, then a sum over
     parameter tensors of ``J1 J2ᵀ``), or by NTK-vector products (``"ntk-vp"``: for each basis vector ``e`` of the
     outputs at ``x1``, a vector–Jacobian product ``J1ᵀ e`` followed by a Jacobian–vector product ``J2 (J1ᵀ e)``;
@@ -480,6 +480,11 @@ def polynomial_kernel(x1, x2=None, *, degree: int, c: float = 1.0) -> torch.Tens
         ``k ≥ 1``.
     c : float
         Offset ``c ≥ 0``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n1, n2)`` in the inputs' dtype.
 
     See :ref:`chap-kernels`.
     """
