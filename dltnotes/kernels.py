@@ -353,8 +353,12 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
     contracting per-sample Jacobians (``"jacobian"``: ``vmap(jacrev)`` on chunks of inputs, then a sum over
     parameter tensors of ``J1 J2ᵀ``), or by NTK-vector products (``"ntk-vp"``: for each basis vector ``e`` of the
     outputs at ``x1``, a vector–Jacobian product ``J1ᵀ e`` followed by a Jacobian–vector product ``J2 (J1ᵀ e)``;
-    it never stores a Jacobian). ``"auto"`` picks ``"jacobian"`` unless the Jacobian of a single sample exceeds
-    256 MiB, then ``"ntk-vp"``. All parameters with ``requires_grad`` count; buffers are held fixed.
+    it never stores a Jacobian). ``"structured"`` applies to networks whose trainable parameters all sit in
+    ``nn.Linear`` or :class:`dltnotes.training.Dense` layers, each applied once to ``(n, fan_in)`` inputs: one
+    backward pass gives every sample's output gradient ``δ`` at each layer, and the layer contributes
+    ``(δ·δ')(h·h')`` (times its scale), so the cost is that of a few ``n1 × n2`` matrix products per layer.
+    ``"auto"`` picks ``"structured"`` when it applies, else ``"jacobian"`` unless the Jacobian of a single sample
+    exceeds 256 MiB, then ``"ntk-vp"``. All parameters with ``requires_grad`` count; buffers are held fixed.
 
     Parameters
     ----------
@@ -365,7 +369,7 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
     x1, x2 : torch.Tensor
         Inputs ``(n1, …)`` and ``(n2, …)`` (``x2=None`` means ``x1``), floating and finite.
     method : str
-        ``"jacobian"`` (default), ``"ntk-vp"`` or ``"auto"``.
+        ``"jacobian"`` (default), ``"ntk-vp"``, ``"structured"`` or ``"auto"``.
     chunk_size : int, optional
         Number of samples (``"jacobian"``) or basis vectors (``"ntk-vp"``) processed at once; bounds the memory
         by ``chunk_size × #parameters`` floats. ``None`` chooses chunks of about 256 MiB of Jacobian. The Jacobians of ``x2`` are kept between
@@ -385,8 +389,8 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
         if isinstance(mod, _STATEFUL_IN_TRAINING) and mod.training:
             raise ValueError(f"model contains {type(mod).__name__} in training mode: its output depends on the batch "
                              "or on random masks, so the NTK is undefined; call model.eval() first")
-    if method not in ("jacobian", "ntk-vp", "auto"):
-        raise ValueError(f"method must be 'jacobian', 'ntk-vp' or 'auto', got {method!r}")
+    if method not in ("jacobian", "ntk-vp", "structured", "auto"):
+        raise ValueError(f"method must be 'jacobian', 'ntk-vp', 'structured' or 'auto', got {method!r}")
     check_tensor("x1", x1, floating=True)
     if x1.ndim < 2:
         raise ValueError(f"x1 must be (n, …) with at least 2 dimensions, got shape {tuple(x1.shape)}")
@@ -414,7 +418,12 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
     if chunk_size is None:
         chunk_size = max(1, int(_CHUNK_BYTES // (itemsize * n_params * k)))
     if method == "auto":
-        method = "jacobian" if n_params * k * itemsize <= _CHUNK_BYTES else "ntk-vp"
+        if _dense_layers(model, params) is not None:
+            method = "structured"
+        else:
+            method = "jacobian" if n_params * k * itemsize <= _CHUNK_BYTES else "ntk-vp"
+    if method == "structured":
+        return _structured_ntk(model, params, x1, x2, k, scalar)
 
     from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
@@ -466,6 +475,63 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
         rows = torch.cat(cols, 0)                            # (n1 k, n2 k): rows = (J1 J2ᵀ) indexed by x1 outputs
         result = rows.reshape(x1.shape[0], k, x2.shape[0], k).permute(0, 2, 1, 3)
     return result[:, :, 0, 0].contiguous() if scalar else result.contiguous()
+
+
+def _dense_layers(model: nn.Module, params: dict) -> list | None:
+    """The fully connected layers holding every trainable parameter, or ``None`` if some parameter is elsewhere."""
+    from .training import Dense
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, Dense))]
+    held = {id(p) for m in layers for p in m.parameters(recurse=False)}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not layers or any(id(p) not in held for p in trainable):
+        return None
+    return layers
+
+
+def _structured_ntk(model: nn.Module, params: dict, x1: torch.Tensor, x2: torch.Tensor, k: int, scalar: bool):
+    """Layer-wise NTK of a network made of fully connected layers: for a layer ``out = c·W h + β·b`` the
+    per-sample gradients are ``c δ hᵀ`` and ``β δ`` with ``δ = ∂f/∂out``, so its contribution to the NTK is
+    ``c² (δ·δ')(h·h') + β² (δ·δ')`` and no Jacobian is ever formed. Samples must be processed independently."""
+    from .training import Dense
+    layers = _dense_layers(model, params)
+    if layers is None:
+        raise ValueError("method='structured' needs every trainable parameter to belong to an nn.Linear or "
+                         "dltnotes.training.Dense layer; use 'jacobian' or 'ntk-vp'")
+
+    def factors(x):
+        seen: dict[int, list] = {i: [] for i in range(len(layers))}
+        hooks = [m.register_forward_hook(lambda mod, inp, out, i=i: seen[i].append((inp[0], out)))
+                 for i, m in enumerate(layers)]
+        try:
+            with torch.enable_grad():
+                f = model(x).reshape(x.shape[0], k)
+        finally:
+            for h in hooks:
+                h.remove()
+        if any(len(v) != 1 or v[0][0].ndim != 2 for v in seen.values()):
+            raise ValueError("method='structured' needs each layer applied once to inputs of shape (n, fan_in)")
+        outs = [seen[i][0][1] for i in range(len(layers))]
+        deltas = [torch.autograd.grad(f[:, a].sum(), outs, retain_graph=True, allow_unused=True) for a in range(k)]
+        result = []
+        for i, m in enumerate(layers):
+            h = seen[i][0][0].detach()
+            if isinstance(m, Dense) and m.parameterization == "ntk":
+                c, beta = m.w_std / math.sqrt(m.fan_in), m.b_std
+            else:
+                c, beta = 1.0, 1.0
+            d = [torch.zeros_like(outs[i]) if deltas[a][i] is None else deltas[a][i].detach() for a in range(k)]
+            w_on = m.weight.requires_grad
+            b_on = m.bias is not None and m.bias.requires_grad
+            result.append((torch.stack(d, 1), h, c if w_on else 0.0, beta if b_on else 0.0))   # δ: (n, k, out)
+        return result
+
+    f1 = factors(x1)
+    f2 = f1 if x2 is x1 else factors(x2)
+    ntk = torch.zeros(x1.shape[0], x2.shape[0], k, k, dtype=x1.dtype, device=x1.device)
+    for (d1, h1, c, beta), (d2, h2, _, _) in zip(f1, f2):
+        dd = torch.einsum("nao,mbo->nmab", d1, d2)
+        ntk += dd * (c * c * (h1 @ h2.T)[:, :, None, None] + beta * beta)
+    return ntk[:, :, 0, 0].contiguous() if scalar else ntk
 
 
 # ----------------------------------------------------------------------------------------------- polynomial kernel

@@ -140,7 +140,7 @@ def _per_sample_ntk(model, x1, x2):
     return torch.einsum("nap,mbp->nmab", g1, g2)
 
 
-@pytest.mark.parametrize("method", ["jacobian", "ntk-vp", "auto"])
+@pytest.mark.parametrize("method", ["jacobian", "ntk-vp", "structured", "auto"])
 def test_empirical_ntk_matches_per_sample_autograd(method):
     gen = torch.Generator().manual_seed(5)
     model = MLP(4, 16, 2, b_std=0.3, seed=0).double()
@@ -159,7 +159,13 @@ def test_empirical_ntk_vector_outputs_and_methods_agree():
     x2 = torch.randn(3, 3, generator=gen, dtype=torch.float64)
     a = empirical_ntk(model, x1, x2, method="jacobian")
     b = empirical_ntk(model, x1, x2, method="ntk-vp", chunk_size=3)
-    assert a.shape == (4, 3, 2, 2) and torch.allclose(a, b, atol=1e-12)
+    c = empirical_ntk(model, x1, x2, method="structured")
+    assert a.shape == (4, 3, 2, 2) and torch.allclose(a, b, atol=1e-12) and torch.allclose(a, c, atol=1e-12)
+    std = MLP(3, 8, 2, b_std=0.5, parameterization="standard", seed=2).double()       # standard parameterisation
+    assert torch.allclose(empirical_ntk(std, x1, method="structured"), empirical_ntk(std, x1), atol=1e-12)
+    seq = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+    seq[0].bias.requires_grad_(False)                                                    # frozen parameters skipped
+    assert torch.allclose(empirical_ntk(seq, x1, x2, method="structured"), empirical_ntk(seq, x1, x2), atol=1e-12)
     assert torch.allclose(a, _per_sample_ntk(model, x1, x2), atol=1e-12)
 
 
@@ -185,6 +191,10 @@ def test_empirical_ntk_refuses_training_mode_dropout_and_bad_input():
         empirical_ntk(bn, x)
     with pytest.raises(ValueError, match="method"):
         empirical_ntk(model, x, method="fast")
+    conv = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 1)).double()
+    with pytest.raises(ValueError, match="structured"):
+        empirical_ntk(conv, x, method="structured")
+    assert empirical_ntk(conv, x, method="auto").shape == (4, 4)                       # falls back to jacobian
     with pytest.raises(TypeError, match="Module"):
         empirical_ntk(lambda t: t, x)
     with pytest.raises(ValueError, match="sample shape"):
