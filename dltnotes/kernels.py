@@ -309,21 +309,25 @@ def _tile_kernels(s1: _LayerStats, s2: _LayerStats, ia: slice, ib: slice, depth:
     ratio = cos_t.clone()                                        # Θ¹ / sqrt(q q') = cos θ¹
     c_dot = w_std**2 / (2 * math.pi)
     for layer in range(depth):
-        alpha = s1.p[layer][ia, None] * s2.p[layer][None, ib]    # sqrt(A A') / sqrt((A+B)(A'+B))
-        gap = alpha * _one_minus_k1(theta, half, sin_t, cos_t)   # α (1 − k1(θ))
+        # gap = 1 − cos θ_new = α (1 − k1(θ)) [+ bias term], with 1 − k1(θ) = (2π sin²(θ/2) − (sin θ − θ cos θ))/π
+        h = _sin_minus_theta_cos(theta, sin_t, cos_t)
+        gap = torch.addcmul(h, half, half, value=-2 * math.pi).mul_(-1 / math.pi)
         if b_std > 0:                                            # + sqrt((A+B)(A'+B)) − sqrt(AA') − B, normalised
+            alpha = s1.p[layer][ia, None] * s2.p[layer][None, ib]    # sqrt(A A') / sqrt((A+B)(A'+B))
+            gap *= alpha
             beta = s1.bb[layer][ia, None] * s2.bb[layer][None, ib]
             diff = s1.pg[layer][ia, None] * s2.ig[layer][None, ib] - s1.ig[layer][ia, None] * s2.pg[layer][None, ib]
             gap += beta * diff * diff / (1 + alpha + beta)
+            ratio *= s1.r[layer][ia, None] * s2.r[layer][None, ib]   # sqrt(q q') / sqrt(q_new q_new')
+            factor = c_dot
+        else:                                                    # no bias: α = 1 and q_new / q = w²/2 for every input
+            factor = c_dot * 2 / w_std**2
         gap.clamp_(0.0, 1.0)                                     # cos θ_new ∈ [0, 1] after a ReLU
-        shrink = s1.r[layer][ia, None] * s2.r[layer][None, ib]   # sqrt(q q') / sqrt(q_new q_new')
-        ratio *= shrink
-        ratio *= (math.pi - theta).mul_(c_dot)
-        cos_t = 1.0 - gap
-        ratio += cos_t
+        cos_t = torch.sub(1.0, gap)
+        ratio = torch.addcmul(cos_t, ratio, theta.neg_().add_(math.pi), value=factor)   # Θ recursion, normalised
         half = gap.mul_(0.5).sqrt_()                             # 1 − cos θ = 2 sin²(θ/2)
         theta = torch.asin(half).mul_(2.0)
-        sin_t = (1.0 - half * half).sqrt_().mul_(half).mul_(2.0)
+        sin_t = torch.add(cos_t, 1.0).mul_(0.5).sqrt_().mul_(half).mul_(2.0)   # 2 sin(θ/2) cos(θ/2)
     if (s1.lq.abs().max() < 1400) and (s2.lq.abs().max() < 1400):
         scale = s1.half_scale[ia, None] * s2.half_scale[None, ib]
     else:                                                        # extreme scales: combine in log space
