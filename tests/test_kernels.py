@@ -269,3 +269,12 @@ def test_polynomial_features_inner_product_is_the_kernel():
         polynomial_kernel(x, degree=0)
     with pytest.raises(ValueError, match="c must"):
         polynomial_features(x, degree=2, c=-1.0)
+
+
+def test_diagonal_is_exact_to_round_off():
+    # b = 0, w = 1: Σ^{L+1}(x, x) = |x|²/d / 2^L and Θ^{L+1}(x, x) = (L+1) Σ^{L+1}(x, x); arccos(1 − ε) would miss by ~1e-8
+    x = torch.randn(50, 64, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+    k = relu_nngp_ntk(x, depth=3)
+    sigma = (x * x).sum(1) / 64 / 8
+    assert torch.allclose(k.nngp.diagonal(), sigma, rtol=1e-14, atol=0)
+    assert torch.allclose(k.ntk.diagonal(), 4 * sigma, rtol=1e-14, atol=0)
