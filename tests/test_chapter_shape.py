@@ -40,7 +40,8 @@ def test_chapter_has_the_template_shape(md):
 @pytest.mark.parametrize("md", NOTEBOOKS, ids=IDS)
 def test_display_math_stands_in_its_own_block(md):
     """MyST reads `$$` that directly follows or precedes a line of text as inline math: require blank lines."""
-    lines = _split(md)[0].split("\n")
+    lines = _split(md)[0].split("\n") + [""]
+    lines = [("" if line.strip().startswith((":::", "```")) else line) for line in lines]  # a fence may follow
     inside = False
     for i, line in enumerate(lines):
         s = line.strip()
