@@ -61,6 +61,9 @@ def _ledger_file(chapter: str) -> Path | None:
 def claim(statement: str, passed, detail: str = "") -> None:
     """Record a checked claim; raise :class:`ClaimFailed` if ``passed`` is false.
 
+    Prints the claim and returns ``None`` (so a cell ending with a claim shows only the printed line). During a
+    book build the :class:`Claim` record is appended to the chapter's ledger file.
+
     Parameters
     ----------
     statement : str
@@ -70,9 +73,6 @@ def claim(statement: str, passed, detail: str = "") -> None:
         ``TypeError``: ``claim(..., tensor_of_many_bools)`` is a bug, not a claim.
     detail : str
         What was compared and the measured values, e.g. ``"max contraction 0.9871 ≤ bound 0.9902"``.
-
-    Returns ``None`` (so a cell ending with a claim shows only the printed line). During a book build the
-    :class:`Claim` record is appended to the chapter's ledger file.
     """
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError(f"statement must be a non-empty string, got {statement!r}")
