@@ -53,3 +53,11 @@ def test_display_math_stands_in_its_own_block(md):
         elif inside and re.search(r"\$\$(\s*\(\S+\))?$", s):
             inside = False
             assert i + 1 == len(lines) or lines[i + 1].strip() == "", f"line {i + 1}: blank line needed after $$"
+
+
+@pytest.mark.parametrize("md", NOTEBOOKS, ids=IDS)
+def test_no_claim_is_passed_a_literal_true(md):
+    """A claim must carry its own check: `claim("…", True, …)` would record a result that cannot fail."""
+    code = _split(md)[1]
+    literal = re.findall(r"""claim\(\s*f?(?:"[^"\n]*"|'[^'\n]*')\s*,\s*True\s*[,)]""", code)
+    assert not literal, f"claims with a literal True: {literal}"
