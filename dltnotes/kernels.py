@@ -148,20 +148,18 @@ def _angles(z1: torch.Tensor, z2: torch.Tensor | None, refine: float, chunk: int
 
 
 def _angle_terms(u1: torch.Tensor, u2: torch.Tensor | None, refine: float = 0.25, chunk: int = 4096):
-    """``θ, sin(θ/2), sin θ, cos θ`` between unit (or zero) rows, accurate to round-off for every angle.
+    """``θ, 1 − cos θ, sin θ, cos θ`` between unit (or zero) rows, accurate to round-off for every angle.
 
-    One ``arccos`` per pair; the few pairs with ``|cos θ| > 1 − refine`` are redone by Kahan's formula (see
+    The three trigonometric terms come from the rounded cosine and one ``atan2``; the few pairs with
+    ``|cos θ| > 1 − refine`` (where ``1 − cos θ`` or ``1 + cos θ`` cancels) are redone by Kahan's formula (see
     :func:`arccos_angle`), and zero rows get ``θ = π/2``.
     """
     cos = u1 @ (u1 if u2 is None else u2).T
     cos.clamp_(-1.0, 1.0)
-    theta = torch.arccos(cos)
-    half = (1.0 - cos).mul_(0.5).sqrt_()                          # accurate where cos is not close to 1
-    sin_t = (1.0 - cos * cos).sqrt_()                             # accurate where |cos| is not close to 1
-    v1 = torch.linalg.vector_norm(u1, dim=1) > 0
-    v2 = v1 if u2 is None else torch.linalg.vector_norm(u2, dim=1) > 0
-    near = cos.abs() > 1.0 - refine
-    near &= v1[:, None] & v2[None, :]
+    gap = torch.sub(1.0, cos)                                     # accurate where cos is not close to 1
+    sin_t = torch.add(cos, 1.0).mul_(gap).sqrt_()                 # accurate where |cos| is not close to 1
+    theta = torch.atan2(sin_t, cos)
+    near = sin_t < math.sqrt(refine * (2.0 - refine))             # ⇔ |cos θ| > 1 − refine; never for zero rows
     idx = near.nonzero()
     for start in range(0, idx.shape[0], chunk):
         i, j = idx[start:start + chunk].unbind(1)
@@ -170,30 +168,26 @@ def _angle_terms(u1: torch.Tensor, u2: torch.Tensor | None, refine: float = 0.25
         if u2 is None:
             t = torch.where(i == j, 0.0, t)
         theta[i, j] = t
-        half[i, j] = torch.sin(0.5 * t)
+        gap[i, j] = 2.0 * torch.sin(0.5 * t) ** 2
         sin_t[i, j] = torch.sin(t)
         cos[i, j] = torch.cos(t)
+    v1 = torch.linalg.vector_norm(u1, dim=1) > 0
+    v2 = v1 if u2 is None else torch.linalg.vector_norm(u2, dim=1) > 0
     if not bool(v1.all() and v2.all()):
         dead = ~v1[:, None] | ~v2[None, :]
-        theta[dead], half[dead], sin_t[dead], cos[dead] = math.pi / 2, math.sqrt(0.5), 1.0, 0.0
-    return theta, half, sin_t, cos
+        theta[dead], gap[dead], sin_t[dead], cos[dead] = math.pi / 2, 1.0, 1.0, 0.0
+    return theta, gap, sin_t, cos
 
 
 def _sin_minus_theta_cos(theta: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.Tensor) -> torch.Tensor:
     """``sin θ − θ cos θ`` without the cancellation at small θ (series ``θ³/3 − θ⁵/30 + θ⁷/840 − θ⁹/45360``)."""
-    out = sin_t - theta * cos_t
-    small = theta < 0.05                                          # next series term < 1e-20 θ³ there
-    if bool(small.any()):
+    out = torch.addcmul(sin_t, theta, cos_t, value=-1.0)
+    if float(theta.amin()) < 0.05:                                # next series term < 1e-20 θ³ there
+        small = theta < 0.05
         t = theta[small]
         t2 = t * t
         out[small] = t * t2 * (1 / 3 - t2 * (1 / 30 - t2 * (1 / 840 - t2 / 45360)))
     return out
-
-
-def _one_minus_k1(theta: torch.Tensor, half: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.Tensor) -> torch.Tensor:
-    """``1 − (sin θ + (π − θ) cos θ)/π``, the gap of the normalised degree-1 arc-cosine kernel, for θ ∈ [0, π],
-    given ``half = sin(θ/2)``, ``sin θ`` and ``cos θ``: ``2 sin²(θ/2) − (sin θ − θ cos θ)/π``."""
-    return 2 * half * half - _sin_minus_theta_cos(theta, sin_t, cos_t) / math.pi
 
 
 # ----------------------------------------------------------------------------------------------- NNGP and NTK
@@ -216,8 +210,9 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
     **Numerics.** The recursion is carried in terms of the log-variances ``log Σ(x, x)``, the angles and the
     ratio ``Θ / sqrt(Σ(x,x) Σ(x',x'))``, so deep or large-``w_std`` networks neither overflow nor underflow
     before the last step. Angles of the first layer come from :func:`arccos_angle` (accurate for identical,
-    parallel, antipodal and nearly identical inputs); later angles are updated from ``1 − cos θ`` computed
-    without cancellation.
+    parallel, antipodal and nearly identical inputs). Each layer updates ``1 − cos θ`` without cancellation
+    and takes the next angle as ``atan2(sin θ, cos θ)``, which is accurate for every angle because both
+    arguments are; the last layer's angle is not needed and not computed.
 
     Parameters
     ----------
@@ -256,14 +251,15 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
     ntk = torch.empty_like(nngp)
     tile = _TILE
     for a in range(0, n1, tile):
-        for b in range(0, n2, tile):
-            if x2 is None and b < a:
-                continue                                     # symmetric: the lower tiles are transposes
+        for b in range(a if x2 is None else 0, n2, tile):   # symmetric: the lower tiles are transposes
             ia, ib = slice(a, a + tile), slice(b, b + tile)
-            g, t = _tile_kernels(rows1, rows2, ia, ib, depth, w_std, b_std, diagonal=(x2 is None and a == b))
-            nngp[ia, ib], ntk[ia, ib] = g, t
-            if x2 is None and b > a:
-                nngp[ib, ia], ntk[ib, ia] = g.T, t.T
+            _tile_kernels(rows1, rows2, ia, ib, depth, w_std, b_std, diagonal=(x2 is None and a == b),
+                          out=(nngp[ia, ib], ntk[ia, ib]))
+    if x2 is None:                                           # mirror once all tiles are written (cheaper in memory)
+        for a in range(0, n1, tile):
+            for b in range(a + tile, n1, tile):
+                ia, ib = slice(a, a + tile), slice(b, b + tile)
+                nngp[ib, ia], ntk[ib, ia] = nngp[ia, ib].T, ntk[ia, ib].T
     return NNGPNTK(nngp, ntk)
 
 
@@ -282,6 +278,7 @@ class _LayerStats:
 
     def __init__(self, z: torch.Tensor, depth: int, w_std: float, b_std: float, ref: torch.Tensor):
         self.dead = torch.linalg.vector_norm(z, dim=1) == 0     # zero input and no bias: the network outputs 0
+        self.any_dead = bool(self.dead.any())
         self.unit = _unit_rows(z)
         lq = _log_sq_norm(z)                                     # log Σ¹(x, x)
         log_half_w2 = math.log(w_std**2 / 2)
@@ -303,42 +300,47 @@ class _LayerStats:
 
 
 def _tile_kernels(s1: _LayerStats, s2: _LayerStats, ia: slice, ib: slice, depth: int, w_std: float, b_std: float,
-                  diagonal: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                  diagonal: bool, out: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Write the NNGP and NTK of the rows ``ia`` of ``s1`` against the rows ``ib`` of ``s2`` into the two views
+    ``out`` (``diagonal``: the two row sets are the same)."""
     u1, u2 = s1.unit[ia], s2.unit[ib]
-    theta, half, sin_t, cos_t = _angle_terms(u1, None if diagonal else u2)
-    ratio = cos_t.clone()                                        # Θ¹ / sqrt(q q') = cos θ¹
+    theta, gap, sin_t, cos_t = _angle_terms(u1, None if diagonal else u2)
+    ratio = cos_t                                                # Θ¹ / sqrt(q q') = cos θ¹ (never updated in place)
     c_dot = w_std**2 / (2 * math.pi)
     for layer in range(depth):
-        # gap = 1 − cos θ_new = α (1 − k1(θ)) [+ bias term], with 1 − k1(θ) = (2π sin²(θ/2) − (sin θ − θ cos θ))/π
-        h = _sin_minus_theta_cos(theta, sin_t, cos_t)
-        gap = torch.addcmul(h, half, half, value=-2 * math.pi).mul_(-1 / math.pi)
+        # gap = 1 − cos θ; after the layer it is α (1 − k1(θ)) [+ bias term], where the normalised degree-1
+        # arc-cosine kernel k1(θ) = (sin θ + (π − θ) cos θ)/π has 1 − k1(θ) = (1 − cos θ) − (sin θ − θ cos θ)/π
+        gap = gap.add_(_sin_minus_theta_cos(theta, sin_t, cos_t), alpha=-1 / math.pi)
         if b_std > 0:                                            # + sqrt((A+B)(A'+B)) − sqrt(AA') − B, normalised
             alpha = s1.p[layer][ia, None] * s2.p[layer][None, ib]    # sqrt(A A') / sqrt((A+B)(A'+B))
             gap *= alpha
             beta = s1.bb[layer][ia, None] * s2.bb[layer][None, ib]
             diff = s1.pg[layer][ia, None] * s2.ig[layer][None, ib] - s1.ig[layer][ia, None] * s2.pg[layer][None, ib]
             gap += beta * diff * diff / (1 + alpha + beta)
-            ratio *= s1.r[layer][ia, None] * s2.r[layer][None, ib]   # sqrt(q q') / sqrt(q_new q_new')
+            ratio = ratio * (s1.r[layer][ia, None] * s2.r[layer][None, ib])   # sqrt(q q') / sqrt(q_new q_new')
             factor = c_dot
         else:                                                    # no bias: α = 1 and q_new / q = w²/2 for every input
             factor = c_dot * 2 / w_std**2
         gap.clamp_(0.0, 1.0)                                     # cos θ_new ∈ [0, 1] after a ReLU
         cos_t = torch.sub(1.0, gap)
         ratio = torch.addcmul(cos_t, ratio, theta.neg_().add_(math.pi), value=factor)   # Θ recursion, normalised
-        half = gap.mul_(0.5).sqrt_()                             # 1 − cos θ = 2 sin²(θ/2)
-        theta = torch.asin(half).mul_(2.0)
-        sin_t = torch.add(cos_t, 1.0).mul_(0.5).sqrt_().mul_(half).mul_(2.0)   # 2 sin(θ/2) cos(θ/2)
+        if layer == depth - 1:
+            break                                                # the last angle is not needed
+        sin_t = torch.sub(2.0, gap).mul_(gap).sqrt_()            # sin²θ = (1 − cos θ)(1 + cos θ)
+        theta = torch.atan2(sin_t, cos_t)                        # accurate for every θ, as both terms are
     if (s1.lq.abs().max() < 1400) and (s2.lq.abs().max() < 1400):
         scale = s1.half_scale[ia, None] * s2.half_scale[None, ib]
     else:                                                        # extreme scales: combine in log space
         scale = torch.exp(0.5 * (s1.lq[ia, None] + s2.lq[None, ib]))
-    dead = s1.dead[ia, None] | s2.dead[None, ib]
-    nngp = torch.where(dead, 0.0, scale * cos_t)
-    ntk = torch.where(dead, 0.0, scale * ratio)
-    if diagonal:                                                 # exact symmetry
-        nngp = 0.5 * (nngp + nngp.T)
-        ntk = 0.5 * (ntk + ntk.T)
-    return nngp, ntk
+    dead = s1.dead[ia, None] | s2.dead[None, ib] if s1.any_dead or s2.any_dead else None
+    for value, target in zip((cos_t, ratio), out):
+        if diagonal:                                             # exact symmetry
+            value = value * scale
+            torch.add(value, value.T, out=target).mul_(0.5)
+        else:
+            torch.mul(value, scale, out=target)
+        if dead is not None:
+            target.masked_fill_(dead, 0.0)
 
 
 # ----------------------------------------------------------------------------------------------- empirical NTK
