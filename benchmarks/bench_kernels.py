@@ -72,6 +72,7 @@ def interleaved_times(fns: dict, repeats: int) -> dict:
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(0.1)                                  # let the other library's worker threads go idle
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -82,38 +83,50 @@ def bench_analytic(repeats: int) -> None:
     n, d, depth = 2000, 64, 3
     x = np.random.default_rng(0).standard_normal((n, d))
     xt = torch.from_numpy(x)
-    ours = relu_nngp_ntk(xt, depth=depth)
+    ours = {"default": lambda: relu_nngp_ntk(xt, depth=depth),
+            "compiled=True": lambda: relu_nngp_ntk(xt, depth=depth, compiled=True)}
     print(f"\n[analytic NNGP+NTK] n={n}, d={d}, depth={depth}, float64")
+    t0 = time.perf_counter()
+    ours["compiled=True"]()
+    print(f"  first call with compiled=True (torch.compile, not timed below): {time.perf_counter() - t0:.1f} s")
     nt, why = load_neural_tangents()
+    fns = dict(ours)
     if nt is None:
-        t_ours, runs = median_time(lambda: relu_nngp_ntk(xt, depth=depth), repeats)
-        print(f"  dltnotes.relu_nngp_ntk        median {t_ours:8.3f} s   runs {[round(t, 3) for t in runs]}")
         print(f"  neural-tangents stax          SKIPPED ({why})")
+    else:
+        jax, stax = nt
+        layers = []
+        for _ in range(depth):
+            layers += [stax.Dense(1, W_std=1.0, b_std=0.0), stax.Relu()]
+        _, _, kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0, b_std=0.0))
+        kernel_fn = jax.jit(kernel_fn, static_argnames=("get",))
+        xj = jax.numpy.asarray(x)
+        fns["stax"] = lambda: jax.block_until_ready(kernel_fn(xj, None, get=("nngp", "ntk")))
+    times = interleaved_times(fns, repeats)
+    if nt is not None:
+        t_nt = statistics.median(times["stax"])
+        print(f"  neural-tangents 0.6.5 stax           median {t_nt:8.3f} s   runs {[round(t, 3) for t in times['stax']]}")
+    for name in ours:
+        t_ours = statistics.median(times[name])
+        print(f"  relu_nngp_ntk({name:13})        median {t_ours:8.3f} s   runs {[round(t, 3) for t in times[name]]}")
+        if nt is not None:
+            ratios = [b / a for a, b in zip(times[name], times["stax"])]
+            print(f"      speed-up over stax: {t_nt / t_ours:.2f}x of the medians, {statistics.median(ratios):.2f}x median"
+                  f" of the per-round ratios (target >= 2x: {'met' if t_nt / t_ours >= 2 else 'NOT met'})")
+    k_eager, k_comp = ours["default"](), ours["compiled=True"]()
+    scale = float(k_eager.ntk.abs().max())
+    print(f"  compiled vs default: largest NTK difference {float((k_comp.ntk - k_eager.ntk).abs().max()) / scale:.1e}"
+          " (relative to max |Θ|)")
+    if nt is None:
         return
-    jax, stax = nt
-    layers = []
-    for _ in range(depth):
-        layers += [stax.Dense(1, W_std=1.0, b_std=0.0), stax.Relu()]
-    _, _, kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0, b_std=0.0))
-    kernel_fn = jax.jit(kernel_fn, static_argnames=("get",))
-    xj = jax.numpy.asarray(x)
-    run = lambda: jax.block_until_ready(kernel_fn(xj, None, get=("nngp", "ntk")))
-    times = interleaved_times({"ours": lambda: relu_nngp_ntk(xt, depth=depth), "stax": run}, repeats)
-    t_ours, t_nt = statistics.median(times["ours"]), statistics.median(times["stax"])
-    ratios = [b / a for a, b in zip(times["ours"], times["stax"])]
-    print(f"  dltnotes.relu_nngp_ntk        median {t_ours:8.3f} s   runs {[round(t, 3) for t in times['ours']]}")
-    k = run()
+    k = fns["stax"]()
     off = ~np.eye(n, dtype=bool)
-    scale = np.abs(ours.ntk.numpy()).max()
-    gap = np.abs(np.asarray(k.ntk) - ours.ntk.numpy()) / scale
+    gap = np.abs(np.asarray(k.ntk) - k_eager.ntk.numpy()) / scale
     diff_off, diff_diag = float(gap[off].max()), float(gap[~off].max())
     # exact diagonal for b_std = 0, w_std = 1: Σ^{L+1}(x, x) = |x|²/d / 2^L and Θ^{L+1}(x, x) = (L + 1) Σ^{L+1}(x, x)
     exact = (depth + 1) * (x**2).sum(1) / d / 2**depth
-    err_ours = float(np.abs(ours.ntk.numpy().diagonal() - exact).max() / exact.max())
+    err_ours = float(np.abs(k_eager.ntk.numpy().diagonal() - exact).max() / exact.max())
     err_nt = float(np.abs(np.asarray(k.ntk).diagonal() - exact).max() / exact.max())
-    print(f"  neural-tangents 0.6.5 stax    median {t_nt:8.3f} s   runs {[round(t, 3) for t in times['stax']]}")
-    print(f"  speed-up dltnotes / stax: {t_nt / t_ours:.2f}x of the medians, {statistics.median(ratios):.2f}x median"
-          f" of the per-round ratios (target >= 2x: {'met' if t_nt / t_ours >= 2 else 'NOT met'})")
     print(f"  NTK agreement: off-diagonal {diff_off:.1e}, diagonal {diff_diag:.1e} (relative to max |Θ|); error of the"
           f" diagonal against its closed form: dltnotes {err_ours:.1e}, stax {err_nt:.1e}")
 

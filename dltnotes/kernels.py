@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import check_int, check_real, check_tensor
+from ._validate import check_bool, check_int, check_real, check_tensor
 
 __all__ = [
     "NNGPNTK",
@@ -179,9 +179,17 @@ def _angle_terms(u1: torch.Tensor, u2: torch.Tensor | None, refine: float = 0.25
     return theta, gap, sin_t, cos
 
 
-def _sin_minus_theta_cos(theta: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.Tensor) -> torch.Tensor:
-    """``sin θ − θ cos θ`` without the cancellation at small θ (series ``θ³/3 − θ⁵/30 + θ⁷/840 − θ⁹/45360``)."""
+def _sin_minus_theta_cos(theta: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.Tensor,
+                         fused: bool = False) -> torch.Tensor:
+    """``sin θ − θ cos θ`` without the cancellation at small θ (series ``θ³/3 − θ⁵/30 + θ⁷/840 − θ⁹/45360``).
+
+    Eager (``fused=False``): the series replaces the few entries with θ < 0.05, if there are any. Fused: the series
+    is evaluated everywhere and selected, which has no data-dependent branch and costs nothing in one compiled loop.
+    """
     out = torch.addcmul(sin_t, theta, cos_t, value=-1.0)
+    if fused:
+        t2 = theta * theta
+        return torch.where(theta < 0.05, theta * t2 * (1 / 3 - t2 * (1 / 30 - t2 * (1 / 840 - t2 / 45360))), out)
     if float(theta.amin()) < 0.05:                                # next series term < 1e-20 θ³ there
         small = theta < 0.05
         t = theta[small]
@@ -191,7 +199,8 @@ def _sin_minus_theta_cos(theta: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.
 
 
 # ----------------------------------------------------------------------------------------------- NNGP and NTK
-def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float = 0.0) -> NNGPNTK:
+def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float = 0.0,
+                  compiled: bool = False) -> NNGPNTK:
     r"""The infinite-width NNGP and NTK of a fully connected ReLU network (neural-tangents ``stax`` conventions).
 
     The network has ``depth`` hidden layers ``Dense(w_std, b_std)`` + ReLU and a readout ``Dense(w_std, b_std)``
@@ -223,6 +232,11 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
         Number of hidden layers (``0`` gives the linear kernel ``Σ¹``).
     w_std, b_std : float
         Weight scale (> 0) and bias scale (≥ 0).
+    compiled : bool
+        Run the layer recursion of each tile as one loop compiled by ``torch.compile`` (the same arithmetic;
+        results agree with the default path to round-off). It is about twice as fast for large kernels, but the
+        first call in a process compiles for tens of seconds, so the chapters leave it off. It needs a C++
+        compiler on a CPU (Triton on a GPU).
 
     Returns
     -------
@@ -235,6 +249,7 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
     depth = check_int("depth", depth, min_value=0)
     w_std = check_real("w_std", w_std, min_value=0.0, min_inclusive=False)
     b_std = check_real("b_std", b_std, min_value=0.0)
+    compiled = check_bool("compiled", compiled)
     d = x1.shape[1]
 
     def augment(x):                                          # layer 1 is the Gram matrix of z = (w x / √d, b)
@@ -254,7 +269,7 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
         for b in range(a if x2 is None else 0, n2, tile):   # symmetric: the lower tiles are transposes
             ia, ib = slice(a, a + tile), slice(b, b + tile)
             _tile_kernels(rows1, rows2, ia, ib, depth, w_std, b_std, diagonal=(x2 is None and a == b),
-                          out=(nngp[ia, ib], ntk[ia, ib]))
+                          out=(nngp[ia, ib], ntk[ia, ib]), compiled=compiled)
     if x2 is None:                                           # mirror once all tiles are written (cheaper in memory)
         for a in range(0, n1, tile):
             for b in range(a + tile, n1, tile):
@@ -300,34 +315,21 @@ class _LayerStats:
 
 
 def _tile_kernels(s1: _LayerStats, s2: _LayerStats, ia: slice, ib: slice, depth: int, w_std: float, b_std: float,
-                  diagonal: bool, out: tuple[torch.Tensor, torch.Tensor]) -> None:
+                  diagonal: bool, out: tuple[torch.Tensor, torch.Tensor], compiled: bool) -> None:
     """Write the NNGP and NTK of the rows ``ia`` of ``s1`` against the rows ``ib`` of ``s2`` into the two views
     ``out`` (``diagonal``: the two row sets are the same)."""
     u1, u2 = s1.unit[ia], s2.unit[ib]
     theta, gap, sin_t, cos_t = _angle_terms(u1, None if diagonal else u2)
-    ratio = cos_t                                                # Θ¹ / sqrt(q q') = cos θ¹ (never updated in place)
     c_dot = w_std**2 / (2 * math.pi)
-    for layer in range(depth):
-        # gap = 1 − cos θ; after the layer it is α (1 − k1(θ)) [+ bias term], where the normalised degree-1
-        # arc-cosine kernel k1(θ) = (sin θ + (π − θ) cos θ)/π has 1 − k1(θ) = (1 − cos θ) − (sin θ − θ cos θ)/π
-        gap = gap.add_(_sin_minus_theta_cos(theta, sin_t, cos_t), alpha=-1 / math.pi)
-        if b_std > 0:                                            # + sqrt((A+B)(A'+B)) − sqrt(AA') − B, normalised
-            alpha = s1.p[layer][ia, None] * s2.p[layer][None, ib]    # sqrt(A A') / sqrt((A+B)(A'+B))
-            gap *= alpha
-            beta = s1.bb[layer][ia, None] * s2.bb[layer][None, ib]
-            diff = s1.pg[layer][ia, None] * s2.ig[layer][None, ib] - s1.ig[layer][ia, None] * s2.pg[layer][None, ib]
-            gap += beta * diff * diff / (1 + alpha + beta)
-            ratio = ratio * (s1.r[layer][ia, None] * s2.r[layer][None, ib])   # sqrt(q q') / sqrt(q_new q_new')
-            factor = c_dot
-        else:                                                    # no bias: α = 1 and q_new / q = w²/2 for every input
-            factor = c_dot * 2 / w_std**2
-        gap.clamp_(0.0, 1.0)                                     # cos θ_new ∈ [0, 1] after a ReLU
-        cos_t = torch.sub(1.0, gap)
-        ratio = torch.addcmul(cos_t, ratio, theta.neg_().add_(math.pi), value=factor)   # Θ recursion, normalised
-        if layer == depth - 1:
-            break                                                # the last angle is not needed
-        sin_t = torch.sub(2.0, gap).mul_(gap).sqrt_()            # sin²θ = (1 − cos θ)(1 + cos θ)
-        theta = torch.atan2(sin_t, cos_t)                        # accurate for every θ, as both terms are
+    if b_std > 0:
+        layers = [tuple(v[layer][ia, None] for v in (s1.p, s1.bb, s1.pg, s1.ig, s1.r)) +
+                  tuple(v[layer][None, ib] for v in (s2.p, s2.bb, s2.pg, s2.ig, s2.r)) for layer in range(depth)]
+        factor = c_dot
+    else:                                                        # no bias: q_new / q = w²/2 for every input
+        layers = [None] * depth
+        factor = c_dot * 2 / w_std**2
+    recursion = _compiled_recursion() if compiled else _recursion
+    cos_t, ratio = recursion(theta, gap, sin_t, cos_t, layers, factor, fused=compiled)
     if (s1.lq.abs().max() < 1400) and (s2.lq.abs().max() < 1400):
         scale = s1.half_scale[ia, None] * s2.half_scale[None, ib]
     else:                                                        # extreme scales: combine in log space
@@ -341,6 +343,49 @@ def _tile_kernels(s1: _LayerStats, s2: _LayerStats, ia: slice, ib: slice, depth:
             torch.mul(value, scale, out=target)
         if dead is not None:
             target.masked_fill_(dead, 0.0)
+
+
+def _recursion(theta: torch.Tensor, gap: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.Tensor, layers: list,
+               factor: float, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The layer loop on one tile: from the first layer's ``θ, 1 − cos θ, sin θ, cos θ`` to the last layer's
+    ``cos θ`` and NTK ratio ``Θ / sqrt(q q')`` (both still to be multiplied by ``sqrt(q q')``).
+
+    ``layers[l]`` is ``None`` without bias, else the tile's separable factors of layer ``l`` (a column and a row
+    of each of ``p, bb, pg, ig, r``, see :class:`_LayerStats`). The inputs are not modified. Elementwise only;
+    with ``fused=True`` it has no data-dependent branch, so that ``torch.compile`` makes it one loop.
+    """
+    ratio = cos_t                                                # Θ¹ / sqrt(q q') = cos θ¹
+    for layer, terms in enumerate(layers):
+        # gap = 1 − cos θ; after the layer it is α (1 − k1(θ)) [+ bias term], where the normalised degree-1
+        # arc-cosine kernel k1(θ) = (sin θ + (π − θ) cos θ)/π has 1 − k1(θ) = (1 − cos θ) − (sin θ − θ cos θ)/π
+        gap = torch.add(gap, _sin_minus_theta_cos(theta, sin_t, cos_t, fused), alpha=-1 / math.pi)
+        if terms is not None:                                    # + sqrt((A+B)(A'+B)) − sqrt(AA') − B, normalised
+            p1, bb1, pg1, ig1, r1, p2, bb2, pg2, ig2, r2 = terms
+            alpha = p1 * p2                                      # sqrt(A A') / sqrt((A+B)(A'+B))
+            beta = bb1 * bb2
+            diff = pg1 * ig2 - ig1 * pg2
+            gap = gap * alpha + beta * diff * diff / (1 + alpha + beta)
+            ratio = ratio * (r1 * r2)                            # sqrt(q q') / sqrt(q_new q_new')
+        gap = gap.clamp(0.0, 1.0)                                # cos θ_new ∈ [0, 1] after a ReLU
+        cos_t = 1.0 - gap
+        ratio = torch.addcmul(cos_t, ratio, torch.rsub(theta, math.pi), value=factor)   # Θ recursion, normalised
+        if layer == len(layers) - 1:
+            break                                                # the last angle is not needed
+        sin_t = torch.sqrt((2.0 - gap) * gap)                    # sin²θ = (1 − cos θ)(1 + cos θ)
+        theta = torch.atan2(sin_t, cos_t)                        # accurate for every θ, as both terms are
+    return cos_t, ratio
+
+
+_COMPILED = None
+
+
+def _compiled_recursion():
+    """:func:`_recursion` compiled once per process by ``torch.compile`` (shapes marked dynamic: one compilation
+    serves every tile size; a new depth or bias setting compiles again)."""
+    global _COMPILED
+    if _COMPILED is None:
+        _COMPILED = torch.compile(_recursion, dynamic=True)
+    return _COMPILED
 
 
 # ----------------------------------------------------------------------------------------------- empirical NTK

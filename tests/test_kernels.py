@@ -125,6 +125,25 @@ def test_errors():
         relu_nngp_ntk(x, depth=1, b_std=-1.0)
     with pytest.raises(TypeError, match="numpy"):
         relu_nngp_ntk(np.ones((2, 2), dtype=np.int64), depth=1)
+    with pytest.raises(TypeError, match="compiled"):
+        relu_nngp_ntk(x, depth=1, compiled="yes")
+
+
+def test_compiled_path_matches_the_default_path():
+    # one torch.compile of the tile recursion; inputs exercise edge tiles (300 = 256 + 44), the small-angle series
+    # (nearly identical rows), antipodal and zero rows, and the bias terms
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(300, 5, generator=gen, dtype=torch.float64)
+    x[1] = x[0] + 1e-9 * torch.randn(5, generator=gen, dtype=torch.float64)
+    x[2], x[3] = -x[0], 0.0
+    y = torch.randn(40, 5, generator=gen, dtype=torch.float64)
+    for x2 in (None, y):
+        ref = relu_nngp_ntk(x, x2, depth=3, w_std=1.4, b_std=0.3)
+        fast = relu_nngp_ntk(x, x2, depth=3, w_std=1.4, b_std=0.3, compiled=True)
+        for a, b in zip(fast, ref):
+            assert torch.allclose(a, b, rtol=1e-13, atol=1e-15 * float(b.abs().max()))
+    sym = relu_nngp_ntk(x, depth=3, w_std=1.4, b_std=0.3, compiled=True)
+    assert torch.equal(sym.ntk, sym.ntk.T) and abs(sym.ntk[0, 1] / sym.ntk[0, 0] - 1) < 1e-8
 
 
 def _per_sample_ntk(model, x1, x2):
