@@ -396,7 +396,7 @@ _CACHE_BYTES = 2 * 2**30
 _STATEFUL_IN_TRAINING = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase, nn.AlphaDropout)
 
 
-def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None, *, method: str = "jacobian",
+def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None, *, method: str = "auto",
                   chunk_size: int | None = None) -> torch.Tensor:
     r"""The finite-width NTK :math:`\Theta(x, x') = \sum_\theta \partial_\theta f(x)\, \partial_\theta f(x')`.
 
@@ -420,7 +420,7 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
     x1, x2 : torch.Tensor
         Inputs ``(n1, …)`` and ``(n2, …)`` (``x2=None`` means ``x1``), floating and finite.
     method : str
-        ``"jacobian"`` (default), ``"ntk-vp"``, ``"structured"`` or ``"auto"``.
+        ``"auto"`` (default), ``"jacobian"``, ``"ntk-vp"`` or ``"structured"``.
     chunk_size : int, optional
         Number of samples (``"jacobian"``) or basis vectors (``"ntk-vp"``) processed at once; bounds the memory
         by ``chunk_size × #parameters`` floats. ``None`` chooses chunks of about 256 MiB of Jacobian. The Jacobians of ``x2`` are kept between
