@@ -328,8 +328,14 @@ def _tile_kernels(s1: _LayerStats, s2: _LayerStats, ia: slice, ib: slice, depth:
     else:                                                        # no bias: q_new / q = w²/2 for every input
         layers = [None] * depth
         factor = c_dot * 2 / w_std**2
-    recursion = _compiled_recursion() if compiled else _recursion
-    cos_t, ratio = recursion(theta, gap, sin_t, cos_t, layers, factor, fused=compiled)
+    if not compiled:
+        cos_t, ratio = _recursion(theta, gap, sin_t, cos_t, layers, factor)
+    else:
+        try:
+            cos_t, ratio = _compiled_recursion()(theta, gap, sin_t, cos_t, layers, factor, fused=True)
+        except Exception as err:                                 # typically no C++ compiler (CPU) or Triton (GPU)
+            raise RuntimeError("relu_nngp_ntk(compiled=True): torch.compile failed here (it needs a C++ compiler on "
+                               "a CPU, Triton on a GPU); use compiled=False") from err
     if (s1.lq.abs().max() < 1400) and (s2.lq.abs().max() < 1400):
         scale = s1.half_scale[ia, None] * s2.half_scale[None, ib]
     else:                                                        # extreme scales: combine in log space

@@ -297,3 +297,15 @@ def test_diagonal_is_exact_to_round_off():
     sigma = (x * x).sum(1) / 64 / 8
     assert torch.allclose(k.nngp.diagonal(), sigma, rtol=1e-14, atol=0)
     assert torch.allclose(k.ntk.diagonal(), 4 * sigma, rtol=1e-14, atol=0)
+
+
+def test_compiled_path_failure_is_explained(monkeypatch):
+    import dltnotes.kernels as kernels
+
+    def broken(*args, **kwargs):
+        raise OSError("no C++ compiler")
+
+    monkeypatch.setattr(kernels, "_compiled_recursion", lambda: broken)
+    with pytest.raises(RuntimeError, match="compiled=False") as info:
+        relu_nngp_ntk(torch.randn(4, 3, dtype=torch.float64), depth=2, compiled=True)
+    assert isinstance(info.value.__cause__, OSError)
