@@ -127,6 +127,15 @@ def _random_start(x: torch.Tensor, eps: float, norm: str, generator) -> torch.Te
     return (direction * radius.reshape((-1,) + (1,) * (z.ndim - 1))).to(x.device)
 
 
+def _check_pgd_args(alpha, steps, norm, random_start, *, steps_name: str) -> tuple[float, int, bool]:
+    """Validate the step size, number of steps, norm and random start of a PGD attack."""
+    alpha = check_real("alpha", alpha, min_value=0.0, min_inclusive=False)
+    steps = check_int(steps_name, steps, min_value=1)
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    return alpha, steps, check_bool("random_start", random_start)
+
+
 def _attack(model, x, y, *, eps, alpha, steps, norm, random_start, targeted, lo, hi, loss_fn, generator):
     x = x.detach()
     sign = -1.0 if targeted else 1.0
@@ -149,22 +158,15 @@ def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, targeted: bool 
     ``ε·sign g`` maximises the linearised loss ``⟨g, δ⟩`` over the ℓ∞ ball ``‖δ‖∞ ≤ ε``
     (see :ref:`chap-adversarial`). With ``targeted=True`` the step descends the loss of the target ``y``.
 
+    It is one step of :func:`pgd` with ``alpha = eps``, ``norm="linf"`` and no random start, and takes the same
+    arguments.
+
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps ``(B, …)`` inputs to outputs the loss accepts (logits ``(B, C)`` for the default loss).
-    x : torch.Tensor
-        Clean inputs ``(B, …)``, floating, inside ``bounds``.
-    y : torch.Tensor
-        ``(B,)`` int64 labels (true labels, or targets when ``targeted``); any ``(B, …)`` with ``loss_fn``.
+    model, x, y, targeted, bounds, loss_fn
+        As in :func:`pgd`; the result is clipped to ``bounds``.
     eps : float
         Radius of the ℓ∞ ball (≥ 0).
-    targeted : bool
-        Descend the target's loss instead of ascending the true label's.
-    bounds : tuple of float
-        ``(lo, hi)``, the input domain; the result is clipped to it.
-    loss_fn : callable, optional
-        ``loss_fn(outputs, y) -> scalar``; default: mean cross-entropy.
 
     Returns
     -------
@@ -192,7 +194,7 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps
     x : torch.Tensor
         Clean inputs ``(B, …)``, floating, inside ``bounds``.
     y : torch.Tensor
-        ``(B,)`` int64 labels (targets when ``targeted``); any ``(B, …)`` with ``loss_fn``.
+        ``(B,)`` int64 labels (true labels, or targets when ``targeted``); any ``(B, …)`` with ``loss_fn``.
     eps : float
         Radius of the threat model (≥ 0).
     alpha : float
@@ -218,11 +220,7 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps
         The adversarial batch, with x's shape, dtype and device.
     """
     eps, lo, hi, targeted = _check_attack_args(model, x, y, eps, bounds, loss_fn, targeted)
-    alpha = check_real("alpha", alpha, min_value=0.0, min_inclusive=False)
-    steps = check_int("steps", steps, min_value=1)
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    random_start = check_bool("random_start", random_start)
+    alpha, steps, random_start = _check_pgd_args(alpha, steps, norm, random_start, steps_name="steps")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     return _attack(model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start,
@@ -348,11 +346,8 @@ def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     eps, lo, hi, _ = _check_attack_args(model, x, y, eps, bounds, None, False)
-    alpha = check_real("alpha", alpha, min_value=0.0, min_inclusive=False)
-    attack_steps = check_int("attack_steps", attack_steps, min_value=1)
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    random_start = check_bool("random_start", random_start)
+    alpha, attack_steps, random_start = _check_pgd_args(alpha, attack_steps, norm, random_start,
+                                                        steps_name="attack_steps")
     attack_seed = check_int("attack_seed", attack_seed, min_value=0)
     if "loss" in train_kwargs or "batch_transform" in train_kwargs:
         raise ValueError("adversarial_training sets the loss (cross-entropy) and the batch_transform itself")
