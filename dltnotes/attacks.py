@@ -158,13 +158,13 @@ def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, targeted: bool 
     ``ε·sign g`` maximises the linearised loss ``⟨g, δ⟩`` over the ℓ∞ ball ``‖δ‖∞ ≤ ε``
     (see :ref:`chap-adversarial`). With ``targeted=True`` the step descends the loss of the target ``y``.
 
-    It is one step of :func:`pgd` with ``alpha = eps``, ``norm="linf"`` and no random start, and takes the same
-    arguments.
+    It is one step of :func:`pgd` with ``alpha = eps``, ``norm="linf"`` and no random start; the result is
+    clipped to ``bounds``.
 
     Parameters
     ----------
     model, x, y, targeted, bounds, loss_fn
-        As in :func:`pgd`; the result is clipped to ``bounds``.
+        As in :func:`pgd`.
     eps : float
         Radius of the ℓ∞ ball (≥ 0).
 
