@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh clone (each sets itself up first):
 #   make book   -> the HTML site in _build/html   (chapters executed, cached between local builds)
 #   make test   -> unit tests, every chapter through nbval, then a strict (-n -W) build of the book
-# Other targets: setup, sync (regenerate the .ipynb twins from the .md chapters), clean, set-repo.
+# Other targets: setup, sweep (every chapter at SCALE 0.5/1/2 and SEED 0/1/2; not part of test), sync (regenerate
+# the .ipynb twins from the .md chapters), clean, set-repo.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +10,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup book test unit notebooks book-strict sync clean set-repo
+.PHONY: setup book test sweep sync clean set-repo
+
+# The package is imported from this checkout (a git worktree tests its own dltnotes, not the editable install's).
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 setup: $(STAMP)
 
@@ -27,6 +31,10 @@ test: setup
 	# one BLAS/OpenMP thread per worker: $(JOBS) workers share $(JOBS) cores, and small models run faster so
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider
 	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
+
+# The SCALE x SEED contract: a table chapter x setting with time and outcome; non-zero exit on any failure.
+sweep: setup
+	$(BIN)/python tests/sweep.py --jobs $(JOBS) $(SWEEP_ARGS)
 
 sync: setup
 	$(BIN)/jupytext --update --to ipynb $$(grep -l '^kernelspec:' chapters/*.md)

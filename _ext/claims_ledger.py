@@ -4,8 +4,10 @@
   docname and ``DLTNOTES_LEDGER_DIR`` to ``_build/.claims``; every ``dltnotes.claim(...)`` the chapter makes is
   then appended to ``_build/.claims/<docname>.jsonl`` (see :mod:`dltnotes.book`).
 * The ``{claims-ledger}`` directive leaves a placeholder that is filled, once every chapter has been read, with
-  a table of all claims: chapter, claim, the check with its measured values, and the outcome.
-* A chapter whose source calls ``claim(`` but left no record (e.g. a deleted ``.claims`` folder beside a warm
+  counts per kind and chapter, then a table of
+  all claims: the claim, its kind, the measured values, the tolerance and its source, the rival and how many
+  standard errors it lies from the measurement (or the slack of a bound), and the outcome.
+* A chapter whose source makes a check (``claim(``, ``check_…(``) but left no record (e.g. a deleted ``.claims`` folder beside a warm
   execution cache) is reported as a warning, so a stale ledger cannot pass a ``-W`` build.
 * With the ``CI`` environment variable set, execution is forced (no cache). Locally the execution cache is
   emptied whenever the source of the ``dltnotes`` package changes, since the cache only knows a chapter's own
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -24,11 +27,12 @@ from docutils import nodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from dltnotes.book import DOCNAME_VAR, LEDGER_DIR_VAR, read_ledger
+from dltnotes.book import DOCNAME_VAR, ILLUSTRATION_SLACK, KINDS, LEDGER_DIR_VAR, read_ledger
 
 logger = logging.getLogger(__name__)
 
 _TRUTHY = {"1", "true", "yes", "on"}
+_CHECK_CALL = re.compile(r"\b(claim|check_(exact|symbolic|close|slope|less))\(")
 
 
 class ledger_placeholder(nodes.General, nodes.Element):
@@ -83,7 +87,7 @@ def _on_source_read(app, docname, source):
     os.environ[DOCNAME_VAR] = docname
     notebook = "kernelspec" in source[0][:2000]
     for attr, member in (("dltnotes_notebook_docs", notebook),
-                         ("dltnotes_claiming_docs", notebook and "claim(" in source[0])):
+                         ("dltnotes_claiming_docs", notebook and bool(_CHECK_CALL.search(source[0])))):
         docs = getattr(app.env, attr, set())
         docs.discard(docname)
         if member:
@@ -137,6 +141,38 @@ def _table(header, rows, widths):
     return table
 
 
+def _strength(rec) -> str:
+    """How strong the check is, in words: the rival's distance, the slack of a bound, or the kind alone."""
+    if rec.kind in ("close", "slope"):
+        return f"rival {rec.rival}"
+    if rec.kind == "less" and rec.power is not None:
+        return f"margin {rec.power:.1f} SE (rival: no difference)"
+    if rec.kind == "less":
+        if rec.slack is None:
+            return "bound holds (slack not a ratio)"
+        if rec.slack >= ILLUSTRATION_SLACK:
+            return f"ILLUSTRATION: holds ×{rec.slack:.3g} over"
+        return f"slack ×{rec.slack:.3g}"
+    if rec.kind in ("exact", "symbolic"):
+        return "two routes agree"
+    return "unstructured (claim)"
+
+
+def _counts_table(chapters, ledger, titles):
+    header = ["Chapter"] + list(KINDS) + ["illustrations", "total"]
+    rows, totals = [], [0] * (len(KINDS) + 2)
+    for chapter in chapters:
+        recs = ledger[chapter]
+        counts = [sum(r.kind == kind for r in recs) for kind in KINDS]
+        counts.append(sum(r.kind == "less" and r.power is None and (r.slack or 0) >= ILLUSTRATION_SLACK
+                          for r in recs))
+        counts.append(len(recs))
+        totals = [a + b for a, b in zip(totals, counts)]
+        rows.append([nodes.Text(titles(chapter))] + [nodes.Text(str(c)) for c in counts])
+    rows.append([nodes.strong("all", "all")] + [nodes.strong(str(c), str(c)) for c in totals])
+    return _table(header, rows, [30] + [7] * (len(KINDS) + 2))
+
+
 def _on_doctree_resolved(app, doctree, docname):
     placeholders = list(doctree.findall(ledger_placeholder))
     if not placeholders:
@@ -146,34 +182,41 @@ def _on_doctree_resolved(app, doctree, docname):
     for chapter in sorted(getattr(env, "dltnotes_claiming_docs", set())):
         if chapter not in ledger:
             logger.warning(
-                f"claims ledger: {chapter} calls claim() but no claims were recorded; "
+                f"claims ledger: {chapter} makes checked claims but none were recorded; "
                 "remove _build/.jupyter_cache and rebuild", location=docname
             )
     chapters = [d for d in env.found_docs if d in ledger]
     order = {d: i for i, d in enumerate(env.toctree_includes and _toc_order(env) or sorted(chapters))}
     chapters.sort(key=lambda d: order.get(d, len(order)))
+
+    def title(chapter):
+        return env.titles[chapter].astext() if chapter in env.titles else chapter
+
     blocks = []
     total = failed = 0
     for chapter in chapters:
-        title = env.titles[chapter].astext() if chapter in env.titles else chapter
         rows = []
         for rec in ledger[chapter]:
             total += 1
             failed += not rec.passed
             if not rec.passed:
                 logger.warning(f"claims ledger: failed claim in {chapter}: {rec.statement}", location=docname)
-            rows.append([nodes.Text(rec.statement), nodes.literal(rec.detail, rec.detail),
-                         nodes.Text("✔ passed" if rec.passed else "✘ FAILED")])
+            rows.append([nodes.Text(rec.statement), nodes.Text(rec.kind), nodes.literal(rec.detail, rec.detail),
+                         nodes.Text(rec.tolerance), nodes.Text(_strength(rec)),
+                         nodes.Text("✔" if rec.passed else "✘ FAILED")])
         ref = nodes.reference("", "", internal=True, refuri=app.builder.get_relative_uri(docname, chapter))
-        ref += nodes.strong(title, title)
+        ref += nodes.strong(title(chapter), title(chapter))
         blocks.append(_para(ref, nodes.Text(f" — {len(rows)} claim{'s' if len(rows) != 1 else ''}")))
-        blocks.append(_table(["Claim", "Check and measured values", "Outcome"], rows, [38, 50, 12]))
+        blocks.append(_table(["Claim", "Kind", "Measured", "Tolerance (source)", "Power / slack", "Outcome"],
+                             rows, [26, 7, 30, 15, 16, 6]))
     summary = _para(nodes.Text(
         f"{total} claims checked in {len(chapters)} chapters; "
         + ("all passed." if failed == 0 else f"{failed} FAILED.")
     ))
+    counts = _counts_table(chapters, ledger, title) if chapters else None
+    head = [summary] + ([counts] if counts is not None else [])
     for node in placeholders:
-        node.replace_self([summary] + [b.deepcopy() for b in blocks])
+        node.replace_self([h.deepcopy() for h in head] + [b.deepcopy() for b in blocks])
 
 
 def _toc_order(env):

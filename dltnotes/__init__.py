@@ -4,7 +4,9 @@ Small modules by topic, each readable top to bottom:
 
 * :mod:`dltnotes.runtime` — :func:`~dltnotes.runtime.device`, :func:`~dltnotes.runtime.seed_everything`, :func:`~dltnotes.runtime.progress`;
 * :mod:`dltnotes.data` — the bundled digits and synthetic data;
-* :mod:`dltnotes.book` — :func:`~dltnotes.book.claim` (checked claims for the ledger) and :func:`~dltnotes.book.glue`;
+* :mod:`dltnotes.book` — the typed checks (:func:`~dltnotes.book.check_exact`, :func:`~dltnotes.book.check_symbolic`,
+  :func:`~dltnotes.book.check_close`, :func:`~dltnotes.book.check_slope`, :func:`~dltnotes.book.check_less`),
+  :func:`~dltnotes.book.claim` and :func:`~dltnotes.book.glue`;
 * :mod:`dltnotes.features` — random features and minimum-norm least squares;
 * :mod:`dltnotes.stats` — Monte Carlo standard errors and log–log slopes;
 * :mod:`dltnotes.training` — the MLP and the training loop;
@@ -19,7 +21,8 @@ Small modules by topic, each readable top to bottom:
 
 from . import (attacks, book, concentration, data, features, kernels, optimization, plotting, stats, theory,
                training)
-from .book import claim, glue
+from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
+                   glue)
 from .runtime import device, progress, seed_everything
 
 __version__ = "0.1.0"
@@ -28,7 +31,13 @@ __all__ = [
     "__version__",
     "attacks",
     "book",
+    "check_close",
+    "check_exact",
+    "check_less",
+    "check_slope",
+    "check_symbolic",
     "claim",
+    "ClaimFailed",
     "concentration",
     "data",
     "device",
