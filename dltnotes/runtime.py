@@ -47,7 +47,11 @@ def device() -> torch.device:
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python's ``random``, numpy's legacy global RNG and torch (all devices); return a seeded generator.
 
-    Also selects deterministic cuDNN kernels, so that a rerun on the same machine gives the same numbers.
+    On a GPU it also makes cuDNN pick deterministic convolution kernels (and no benchmarking). That is all it
+    changes: it does *not* call ``torch.use_deterministic_algorithms`` (a global switch that would outlive the
+    chapter and raise on ops without a deterministic kernel), so CUDA ops that accumulate with atomics
+    (``index_add``, ``scatter_add``, some reductions) may still differ in the last bits between runs. On the CPU,
+    where CI runs, a rerun gives bitwise the same numbers; a chapter's tolerances never rely on the last bits.
     Code that needs randomness should prefer the returned ``torch.Generator`` (on the CPU) or
     ``numpy.random.default_rng(seed)`` over the global generators.
 

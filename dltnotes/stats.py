@@ -1,6 +1,7 @@
 """Small statistics for checking claims: Monte Carlo means with standard errors, and log–log slopes.
 
-These are the two tolerances the book uses most. A Monte Carlo estimate is compared with theory within a few
+These feed the book's typed checks (:func:`dltnotes.book.check_close`, :func:`~dltnotes.book.check_slope`,
+:func:`~dltnotes.book.check_less`). These are the two tolerances the book uses most. A Monte Carlo estimate is compared with theory within a few
 standard errors (:func:`mean_se`); a power law ``y ≈ C x^a`` is checked by fitting ``log y`` on ``log x`` and
 comparing the slope with ``a`` within a few of the fit's standard errors (:func:`loglog_slope`).
 
@@ -15,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["Estimate", "Slope", "mean_se", "loglog_slope"]
+__all__ = ["Estimate", "Slope", "mean_se", "loglog_slope", "proportion_se", "difference_se"]
 
 
 class Estimate(NamedTuple):
@@ -78,3 +79,31 @@ def loglog_slope(x, y) -> Slope:
     resid = ly - (intercept + slope * lx)
     s2 = float((resid**2).sum() / (lx.size - 2))
     return Slope(slope, intercept, math.sqrt(s2 / sxx))
+
+
+def proportion_se(p, n) -> float:
+    """Binomial standard error ``sqrt(p (1 − p) / n)`` of a proportion ``p`` (e.g. an accuracy) over ``n`` trials.
+
+    ``p`` in ``[0, 1]``, ``n`` a positive integer. At ``p ∈ {0, 1}`` the plug-in SE is 0 and a check against it
+    has no tolerance; use ``p = 1/(2n)`` (or compare with a bound) there. Assumes independent trials: accuracies
+    of one model on distinct test points are, two models on the *same* points are not (use :func:`mean_se` on
+    the paired per-point differences instead).
+    """
+    from ._validate import check_int, check_real
+
+    p = check_real("p", p, min_value=0.0, max_value=1.0)
+    n = check_int("n", n, min_value=1)
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+def difference_se(*ses) -> float:
+    """Standard error of a sum or difference of *independent* estimates: ``sqrt(Σ se_i²)``.
+
+    Each ``se_i`` finite and ``≥ 0``, at least one. For estimates on the same samples (paired), the SE of the
+    difference is smaller or larger depending on the correlation: compute it from the paired differences.
+    """
+    from ._validate import check_real
+
+    if not ses:
+        raise ValueError("difference_se needs at least one standard error")
+    return math.sqrt(sum(check_real(f"se[{i}]", s, min_value=0.0) ** 2 for i, s in enumerate(ses)))

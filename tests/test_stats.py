@@ -54,3 +54,21 @@ def test_loglog_slope_standard_error_covers_noisy_slopes():
 def test_loglog_slope_bad_input(x, y, match):
     with pytest.raises(ValueError, match=match):
         loglog_slope(x, y)
+
+
+def test_proportion_and_difference_se():
+    from dltnotes.stats import difference_se, proportion_se
+
+    assert proportion_se(0.5, 100) == pytest.approx(0.05)
+    assert proportion_se(1.0, 10) == 0.0
+    assert difference_se(0.03, 0.04) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="p must be <= 1"):
+        proportion_se(1.2, 10)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        proportion_se(0.5, 0)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        proportion_se(0.5, 10.0)
+    with pytest.raises(ValueError, match="at least one"):
+        difference_se()
+    with pytest.raises(ValueError, match="se\\[1\\]"):
+        difference_se(0.1, -0.1)
