@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh clone (each sets itself up first):
 #   make book   -> the HTML site in _build/html   (chapters executed, cached between local builds)
-#   make test   -> unit tests, every chapter through nbval, then a strict (-n -W) build of the book
+#   make test   -> unit tests, every chapter through nbval, a strict (-n -W) build of the book, then a browser test
+#                  of every rendered page (offline)
 # Other targets: setup, sweep (every chapter at SCALE 0.5/1/2 and SEED 0/1/2; not part of test), sync (regenerate
 # the .ipynb twins from the .md chapters), clean, set-repo.
 
@@ -29,8 +30,11 @@ book: setup
 
 test: setup
 	# one BLAS/OpenMP thread per worker: $(JOBS) workers share $(JOBS) cores, and small models run faster so
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider \
+		--ignore=tests/test_site.py
 	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
+	# the rendered site in headless Chromium, offline (skipped without a browser, except under CI)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py
 
 # The SCALE x SEED contract: a table chapter x setting with time and outcome; non-zero exit on any failure.
 sweep: setup
