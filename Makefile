@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh clone (each sets itself up first):
 #   make book   -> the HTML site in _build/html   (chapters executed, cached between local builds)
+#   make pdf    -> the whole book as one PDF in _build/pdf/dlt-notes.pdf (needs the OS package chromium)
 #   make test   -> unit tests, every chapter through nbval, a strict (-n -W) build of the book, then a browser test
 #                  of every rendered page (offline)
 # Other targets: setup, sweep (every chapter at SCALE 0.5/1/2 and SEED 0/1/2; not part of test), sync (regenerate
@@ -11,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup book test sweep sync clean set-repo
+.PHONY: setup book test sweep pdf sync clean set-repo
 
 # The package is imported from this checkout (a git worktree tests its own dltnotes, not the editable install's).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
@@ -35,6 +36,11 @@ test: setup
 	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
 	# the rendered site in headless Chromium, offline (skipped without a browser, except under CI)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py
+
+# The whole book as one PDF (_build/pdf/dlt-notes.pdf): the single-page build printed by the OS Chromium.
+pdf: setup
+	$(BIN)/jupyter-book build . --builder singlehtml
+	$(BIN)/python _ext/book_pdf.py
 
 # The SCALE x SEED contract: a table chapter x setting with time and outcome; non-zero exit on any failure.
 sweep: setup

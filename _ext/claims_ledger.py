@@ -155,6 +155,8 @@ def _strength(rec) -> str:
         return f"slack ×{rec.slack:.3g}"
     if rec.kind in ("exact", "symbolic"):
         return "two routes agree"
+    if rec.kind == "planted":
+        return "a planted mistake is caught"
     return "unstructured (claim)"
 
 

@@ -4,6 +4,10 @@
   carry it twice and the second copy throws "Identifier 'THEBE_JS_URL' has already been declared". Each page's
   scripts are de-duplicated here (same file and same inline body kept once).
 
+* The single-page build behind ``make pdf`` (Sphinx's ``singlehtml`` builder) falls back on the ``html``
+  translators only when no extension registered any ``singlehtml`` one; sphinx-exercise does, sphinx-proof does
+  not, so theorems had no translator. Every ``html`` node translator is offered to ``singlehtml`` too.
+
 The browser test (``tests/test_site.py``) checks every page for console errors, raw TeX and missing images.
 """
 
@@ -26,6 +30,15 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     scripts[:] = unique
 
 
+def _html_translators_for_singlehtml(app):
+    if app.builder.name != "singlehtml":
+        return
+    handlers = app.registry.translation_handlers
+    for node, visitors in handlers.get("html", {}).items():
+        handlers.setdefault("singlehtml", {}).setdefault(node, visitors)
+
+
 def setup(app):
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("builder-inited", _html_translators_for_singlehtml)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -22,7 +22,7 @@ Small modules by topic, each readable top to bottom:
 from . import (attacks, book, concentration, data, features, kernels, optimization, plotting, stats, theory,
                training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
-                   glue)
+                   expect_failure, glue)
 from .runtime import device, progress, seed_everything
 
 __version__ = "0.1.0"
@@ -38,6 +38,7 @@ __all__ = [
     "check_symbolic",
     "claim",
     "ClaimFailed",
+    "expect_failure",
     "concentration",
     "data",
     "device",

@@ -12,7 +12,8 @@ the ledger can show how strong each one is:
   stated **rival** (the value a plausible wrong theory predicts) that the same check must reject;
 * :func:`check_slope` — a rate: the slope of a log–log fit, judged like :func:`check_close`;
 * :func:`check_less` — an inequality (a bound, an ordering) or a difference of two estimates by more than ``k``
-  standard errors; the ledger shows the slack, so a bound that holds by a factor of 100 reads as an illustration.
+  standard errors; the ledger shows the slack, so a bound that holds by a factor of 100 reads as an illustration;
+* :func:`expect_failure` — a planted mistake (a wrong theory, a wrong exponent) is caught by the check inside.
 
 :func:`claim` remains for what fits none of these (its kind in the ledger is "other")::
 
@@ -44,18 +45,19 @@ import torch
 from ._validate import check_bool, check_real
 
 __all__ = ["Claim", "ClaimFailed", "KINDS", "claim", "check_exact", "check_symbolic", "check_close",
-           "check_slope", "check_less", "read_ledger", "glue"]
+           "check_slope", "check_less", "expect_failure", "read_ledger", "glue"]
 
 LEDGER_DIR_VAR = "DLTNOTES_LEDGER_DIR"
 DOCNAME_VAR = "DLTNOTES_DOCNAME"
 
 #: The kinds of check, in the order the ledger lists them.
-KINDS = ("exact", "symbolic", "close", "slope", "less", "other")
+KINDS = ("exact", "symbolic", "close", "slope", "less", "planted", "other")
 
 #: A bound that holds with this much to spare (larger / smaller) is shown as an illustration in the ledger.
 ILLUSTRATION_SLACK = 100.0
 
 _started: set[Path] = set()  # ledger files this process has already truncated
+_suspended = 0  # > 0 inside expect_failure(): the planted check prints but is not recorded
 
 
 class Claim(NamedTuple):
@@ -101,7 +103,7 @@ def _record(statement: str, passed: bool, detail: str, **fields) -> None:
     """Print, record (during a book build) and raise :class:`ClaimFailed` when ``passed`` is false."""
     chapter = os.environ.get(DOCNAME_VAR, "").strip() or None
     record = Claim(statement, passed, detail, chapter, **fields)
-    path = _ledger_file(chapter) if chapter else None
+    path = _ledger_file(chapter) if chapter and not _suspended else None
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = "a" if path in _started else "w"  # a fresh execution replaces the chapter's old claims
@@ -278,12 +280,15 @@ def _judge(kind: str, statement: str, measured: float, expected: float, se: floa
     if rival == expected:
         raise ValueError(f"rival equals expected ({expected}): name the value a wrong theory would predict")
     power = abs(measured - rival) / se
+    z = abs(measured - expected) / se
     if power <= k:
+        verdict = (f" The measurement is {z:.1f} SE from the theory's {expected:.4g} and agrees with the rival: "
+                   "the theory may be wrong." if z > k else "")
         raise ValueError(
             f"{statement!r}: the check has no power: the rival {rival:.4g} lies {power:.2f} SE from the "
             f"measurement {measured:.4g} (SE {se:.3g}), within the tolerance of {k:g} SE, so the same check "
-            f"would accept it. Reduce the standard error (more samples, seeds or sizes) or restate the claim.")
-    z = abs(measured - expected) / se
+            f"would accept it. Reduce the standard error (more samples, seeds or sizes) or restate the claim."
+            + verdict)
     passed = z <= k
     _record(statement, passed,
             _join(f"{what} {_g(measured)} ± {se:.2g} vs theory {_g(expected)}: {z:.2f} SE", detail),
@@ -367,6 +372,40 @@ def check_less(statement: str, smaller, larger, *, se=0.0, k: float = 4.0, detai
                 _join(f"{_g(larger)} − {_g(smaller)} = {_g(larger - smaller)} = {margin:.2f} SE", detail),
                 kind="less", tolerance=f"difference > {k:g}·SE = {k * se:.2g}", rival="no difference: "
                 f"{margin:.1f} SE away", power=margin, slack=margin)
+
+
+class expect_failure:
+    """A planted mistake must be caught: the check inside the block has to raise :class:`ClaimFailed`.
+
+    Shows that a check has power in practice: run it against a deliberately wrong theory and record that it
+    failed. Inside the block the planted check prints as usual but is not written to the ledger; on leaving the
+    block one record of kind ``"planted"`` is written: passed when the planted check raised ``ClaimFailed``,
+    failed (and ``ClaimFailed`` raised) when it did not. Any other exception (e.g. the ``ValueError`` of a check
+    without power) propagates unchanged::
+
+        with expect_failure("a wrong rate is rejected"):
+            check_slope("error decays like n^(-1)", sizes, rms, -1.0, rival=-0.5)
+    """
+
+    def __init__(self, statement: str, detail: str = ""):
+        self.statement = _statement(statement)
+        self.detail = _detail(detail)
+
+    def __enter__(self):
+        global _suspended
+        _suspended += 1
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        global _suspended
+        _suspended -= 1
+        if exc_type is not None and not issubclass(exc_type, ClaimFailed):
+            return False
+        caught = exc_type is not None
+        what = f"the planted check failed as it must ({exc})" if caught else "the planted check PASSED"
+        _record(self.statement, caught, _join(what, self.detail), kind="planted",
+                tolerance="the check inside must raise ClaimFailed")
+        return True  # the planted ClaimFailed is consumed; a missing one was raised by _record
 
 
 def read_ledger(directory) -> dict[str, list[Claim]]:

@@ -6,7 +6,7 @@ import torch
 
 from dltnotes import book
 from dltnotes.book import (Claim, ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic,
-                           claim, glue, read_ledger)
+                           claim, expect_failure, glue, read_ledger)
 
 
 @pytest.fixture
@@ -301,3 +301,33 @@ def test_every_check_needs_a_statement(check):
 def test_typed_checks_print_their_kind(capsys):
     check_less("ordered", 1.0, 2.0)
     assert "✔ [less] ordered" in capsys.readouterr().out
+
+
+# --- expect_failure ------------------------------------------------------------------------------------------
+
+def test_a_caught_planted_mistake_is_recorded_once_as_passed(ledger):
+    with expect_failure("a wrong mean is rejected"):
+        check_close("E X = 0.5 (planted)", 0.40, 0.5, se=0.01, rival=0.4 + 1.0)
+    recs = read_ledger(ledger)["chapters/example"]
+    assert [(r.kind, r.passed) for r in recs] == [("planted", True)]
+    assert "failed as it must" in recs[0].detail
+
+
+def test_a_planted_mistake_that_passes_fails_the_claim(ledger):
+    with pytest.raises(ClaimFailed, match="not caught"):
+        with expect_failure("not caught"):
+            check_less("a true bound", 0.1, 1.0 + 0.0 * ledger.stat().st_size)
+    recs = read_ledger(ledger)["chapters/example"]
+    assert [(r.kind, r.passed) for r in recs] == [("planted", False)]
+
+
+def test_other_errors_propagate_from_expect_failure(ledger):
+    with pytest.raises(ValueError, match="no power"):
+        with expect_failure("planted without power"):
+            check_close("weak", 0.40, 0.41, se=0.01, rival=0.43)
+    assert read_ledger(ledger) == {}
+
+
+def test_no_power_message_says_when_the_measurement_supports_the_rival():
+    with pytest.raises(ValueError, match="agrees with the rival"):
+        check_close("wrong theory", 0.50, 0.30, se=0.01, rival=0.49)
