@@ -135,4 +135,5 @@ def samples_for_power(sd, expected, rival, *, k=4.0) -> int:
     k = check_real("k", k, min_value=0.0, min_inclusive=False)
     if expected == rival:
         raise ValueError(f"rival equals expected ({expected}): no sample size tells a value from itself")
-    return math.ceil((2.0 * k * sd / abs(expected - rival)) ** 2)
+    n = (2.0 * k * sd / abs(expected - rival)) ** 2
+    return max(1, math.ceil(n * (1.0 - 1e-12)))  # an exact integer stays itself despite round-off

@@ -80,6 +80,8 @@ def test_samples_for_power():
     assert samples_for_power(1.0, 0.0, 0.5) == 256
     assert samples_for_power(2.0, 0.0, -0.5) == 1024
     assert samples_for_power(1.0, 0.0, 0.5, k=2.0) == 64
+    assert samples_for_power(math.sqrt(5) / 2, 0.5, 1.0) == 320   # (8·√5)² = 320 up to round-off
+    assert samples_for_power(1e-6, 0.0, 1.0) == 1
     n = samples_for_power(0.3, 1.0, 1.07)
     assert 2 * 4 * 0.3 / math.sqrt(n) <= 0.07 + 1e-12 < 2 * 4 * 0.3 / math.sqrt(n - 1)
     with pytest.raises(ValueError, match="rival equals expected"):
