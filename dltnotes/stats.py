@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["Estimate", "Slope", "mean_se", "loglog_slope", "proportion_se", "difference_se"]
+__all__ = ["Estimate", "Slope", "mean_se", "loglog_slope", "proportion_se", "difference_se",
+           "samples_for_power"]
 
 
 class Estimate(NamedTuple):
@@ -107,3 +108,32 @@ def difference_se(*ses) -> float:
     if not ses:
         raise ValueError("difference_se needs at least one standard error")
     return math.sqrt(sum(check_real(f"se[{i}]", s, min_value=0.0) ** 2 for i, s in enumerate(ses)))
+
+
+def samples_for_power(sd, expected, rival, *, k=4.0) -> int:
+    """The number of samples a ``k``-SE check of a mean needs to tell ``expected`` from ``rival``.
+
+    Returns the smallest integer ``n`` with ``|expected − rival| ≥ 2k · sd / √n``, i.e.
+    ``ceil((2k · sd / |expected − rival|)²)``. At that ``n`` the windows of ``k`` standard errors around the two
+    values do not overlap: whichever theory is right, the check accepts it and rejects the other except with
+    probability at most ``1/k²`` (Chebyshev; under a normal approximation about ``2(1 − Φ(k))`` for the true
+    value and ``1 − Φ(k)`` for the rival). Derived in :ref:`chap-checking-claims`.
+
+    Parameters
+    ----------
+    sd : float
+        Standard deviation of one sample (for a proportion ``q``: ``sqrt(q (1 − q))``); finite, ``> 0``.
+    expected, rival : float
+        The theory's value and the value a plausible wrong theory predicts; finite and different.
+    k : float
+        The tolerance in standard errors (``> 0``; default 4, the typed checks' default).
+    """
+    from ._validate import check_real
+
+    sd = check_real("sd", sd, min_value=0.0, min_inclusive=False)
+    expected, rival = check_real("expected", expected), check_real("rival", rival)
+    k = check_real("k", k, min_value=0.0, min_inclusive=False)
+    if expected == rival:
+        raise ValueError(f"rival equals expected ({expected}): no sample size tells a value from itself")
+    n = (2.0 * k * sd / abs(expected - rival)) ** 2
+    return max(1, math.ceil(n * (1.0 - 1e-12)))  # an exact integer stays itself despite round-off

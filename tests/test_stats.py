@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dltnotes.stats import loglog_slope, mean_se
+from dltnotes.stats import loglog_slope, mean_se, samples_for_power
 
 
 def test_mean_se_known_values():
@@ -72,3 +72,32 @@ def test_proportion_and_difference_se():
         difference_se()
     with pytest.raises(ValueError, match="se\\[1\\]"):
         difference_se(0.1, -0.1)
+
+
+def test_samples_for_power():
+
+    # (2·4·1 / 0.5)² = 256 exactly; one more unit of sd quadruples n
+    assert samples_for_power(1.0, 0.0, 0.5) == 256
+    assert samples_for_power(2.0, 0.0, -0.5) == 1024
+    assert samples_for_power(1.0, 0.0, 0.5, k=2.0) == 64
+    assert samples_for_power(math.sqrt(5) / 2, 0.5, 1.0) == 320   # (8·√5)² = 320 up to round-off
+    assert samples_for_power(1e-6, 0.0, 1.0) == 1
+    n = samples_for_power(0.3, 1.0, 1.07)
+    assert 2 * 4 * 0.3 / math.sqrt(n) <= 0.07 + 1e-12 < 2 * 4 * 0.3 / math.sqrt(n - 1)
+    with pytest.raises(ValueError, match="rival equals expected"):
+        samples_for_power(1.0, 0.5, 0.5)
+    with pytest.raises(ValueError, match="sd"):
+        samples_for_power(0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="k"):
+        samples_for_power(1.0, 0.0, 1.0, k=0)
+
+
+def test_samples_for_power_gives_the_typed_check_its_power():
+    # at the planned n, a measurement near the truth lies more than 4 SE from the rival, so check_close judges
+    from dltnotes import check_close
+
+    rng = np.random.default_rng(1)
+    n = samples_for_power(1.0, 0.0, 0.2)
+    x = rng.standard_normal(n)
+    est = mean_se(x)
+    check_close("planned n", est.mean, 0.0, se=est.se, rival=0.2)
