@@ -30,8 +30,9 @@ book: setup
 	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
 
 test: setup
-	# one BLAS/OpenMP thread per worker: $(JOBS) workers share $(JOBS) cores, and small models run faster so
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider \
+	# one BLAS/OpenMP thread per worker: $(JOBS) workers share $(JOBS) cores, and small models run faster so.
+	# Each chapter is executed once, here: its outputs and claims go to _build for the strict build (conftest.py).
+	DLTNOTES_BOOK_DIR=$(CURDIR)/_build OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider \
 		--ignore=tests/test_site.py
 	$(BIN)/jupyter-book build . --nitpick --warningiserror --keep-going
 	# the rendered site in headless Chromium, offline (skipped without a browser, except under CI)

@@ -9,29 +9,29 @@
   standard errors it lies from the measurement (or the slack of a bound), and the outcome.
 * A chapter whose source makes a check (``claim(``, ``check_…(``) but left no record (e.g. a deleted ``.claims`` folder beside a warm
   execution cache) is reported as a warning, so a stale ledger cannot pass a ``-W`` build.
-* With the ``CI`` environment variable set, execution is forced (no cache). Locally the execution cache is
-  emptied whenever the source of the ``dltnotes`` package changes, since the cache only knows a chapter's own
-  code and would otherwise serve results computed with an older package.
+* Execution is cached (``execute_notebooks: cache``). ``make test`` fills the cache from its nbval run of the
+  chapters (``_ext/execution_cache.py``), so the strict build renders those outputs without executing any chapter
+  again. The cache is emptied whenever the source of the ``dltnotes`` package changes, since it only knows a
+  chapter's own code and would otherwise serve results computed with an older package.
 * Progress bars are silenced during the build.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+from execution_cache import reset_if_stale
+
 from dltnotes.book import DOCNAME_VAR, ILLUSTRATION_SLACK, KINDS, LEDGER_DIR_VAR, read_ledger
 
 logger = logging.getLogger(__name__)
 
-_TRUTHY = {"1", "true", "yes", "on"}
 _CHECK_CALL = re.compile(r"\b(claim|check_(exact|symbolic|close|slope|less))\(")
 
 
@@ -54,33 +54,15 @@ def _ledger_dir(app) -> Path:
 def _on_config_inited(app, config):
     os.environ[LEDGER_DIR_VAR] = str(_ledger_dir(app))
     os.environ["DLTNOTES_QUIET"] = "1"
-    if os.environ.get("CI", "").strip().lower() in _TRUTHY:
-        config.nb_execution_mode = "force"
-    elif config.nb_execution_mode == "cache":
+    if config.nb_execution_mode == "cache":
         _invalidate_cache_if_package_changed(app, config)
-
-
-def _package_hash() -> str:
-    import dltnotes
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(dltnotes.__file__).parent.rglob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def _invalidate_cache_if_package_changed(app, config):
     cache = Path(config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
-    stamp = Path(app.outdir).parent / ".dltnotes-package.sha256"
-    current = _package_hash()
-    if stamp.exists() and stamp.read_text().strip() == current:
-        return
-    if cache.exists():
-        logger.info("dltnotes changed since the last build: emptying the execution cache")
-        shutil.rmtree(cache)
-    app.dltnotes_package_changed = True  # _on_get_outdated then re-reads (re-executes) every notebook
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(current + "\n")
+    if reset_if_stale(Path(app.outdir).parent, cache):
+        logger.info("dltnotes changed since the cached execution: emptying the execution cache")
+        app.dltnotes_package_changed = True  # _on_get_outdated then re-reads (re-executes) every notebook
 
 
 def _on_source_read(app, docname, source):
