@@ -18,9 +18,15 @@ CHAPTERS = ROOT / "chapters"
 INSTALL_CELL = """\
 # Colab or a bare Jupyter: install the book's package when this kernel lacks it (hidden on the site).
 import importlib.util, subprocess, sys
+REPO = "your-org/dlt-notes"                      # `make set-repo REPO=owner/name` sets it
 if importlib.util.find_spec("dltnotes") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "dltnotes @ git+https://github.com/your-org/dlt-notes"], check=True)"""
+    if REPO == "your-org" + "/dlt-notes":        # still the placeholder: nothing to install from
+        print("dltnotes is not installed and this copy of the book names no repository yet.\\n"
+              "From a clone of the book: `pip install -e .` (or `make set-repo REPO=owner/name`),\\n"
+              "then restart the kernel.")
+    else:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                        f"dltnotes @ git+https://github.com/{REPO}"], check=True)"""
 
 
 def _is_notebook(md: Path) -> bool:
@@ -100,3 +106,15 @@ def test_every_chapter_is_in_the_toc():
     for md in CHAPTERS.rglob("*.md"):
         doc = str(md.relative_to(ROOT).with_suffix(""))
         assert doc in listed, f"{doc} is not in _toc.yml"
+
+
+def test_install_cell_explains_itself_while_the_repository_is_a_placeholder(tmp_path):
+    """Run the install cell in a bare Python without dltnotes: it prints what to do, it does not raise."""
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    bare = subprocess.run([sys.executable, "-I", "-S", "-c", INSTALL_CELL], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60)
+    assert bare.returncode == 0, bare.stderr
+    assert "make set-repo" in bare.stdout and "pip install -e ." in bare.stdout
