@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
 from ._validate import check_int
 
-__all__ = ["device", "seed_everything", "quiet", "progress"]
+__all__ = ["device", "seed_everything", "quiet", "progress", "torch_threads"]
 
 _TRUTHY = {"1", "true", "yes", "on"}
 
@@ -94,3 +95,22 @@ def progress(iterable: Iterable, *, desc: str | None = None, total: int | None =
         from tqdm.auto import tqdm
 
         return tqdm(iterable, desc=desc, total=total, **kwargs)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads, and restore the previous number after it.
+
+    For cells whose small tensors run faster on one thread. A chapter must not call ``torch.set_num_threads``
+    directly: on Colab the change would outlive the chapter (a test forbids it)::
+
+        with torch_threads(1):
+            kernel = empirical_ntk(model, x)
+    """
+    n = check_int("n", n, min_value=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

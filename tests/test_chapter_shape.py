@@ -195,3 +195,4 @@ assert x < 1
     bad = _checks_without_measurement(md)
     assert [b.split(": ", 1)[1].split("(")[0] for b in bad] == ["claim", "claim", "claim", "check_less"]
     assert len([n for c in _cells(md) for n in ast.walk(c) if isinstance(n, ast.Assert)]) == 1
+

@@ -68,3 +68,19 @@ def test_progress_yields_everything_and_is_disabled_when_quiet(monkeypatch):
     bar = progress(range(5), desc="x")
     assert bar.disable
     assert list(bar) == [0, 1, 2, 3, 4]
+
+
+def test_torch_threads_restores_the_previous_count():
+    from dltnotes.runtime import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError):
+        with torch_threads(1):
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        with torch_threads(0):
+            pass
