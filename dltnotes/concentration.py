@@ -155,9 +155,9 @@ def cube_bound(d: int, eps, p: float, *, form: str = "mills"):
     * ``form="mills"``: ``1 − exp(−π d^{1 − 2/p*} ε²) / (2π ε d^{1/2 − 1/p*})``, from Mills' ratio
       ``1 − Φ(r) ≤ φ(r)/r``; it can be negative (vacuous) for small ``ε``.
 
-    For ``p ≥ 2`` (ℓ2 and ℓ∞ included) neither form depends on ``d``. The lecture, after Shafahi et al. (2019),
-    writes ``2π`` where the derivation gives ``π`` in the exponent; that version is false for ``p = 2`` (the
-    diagonal half-cube violates it, see :func:`cube_diagonal_tail` and :ref:`chap-inevitability`).
+    For ``p ≥ 2`` (ℓ2 and ℓ∞ included) neither form depends on ``d``. The lecture quotes the Mills form with
+    ``2π`` where the derivation gives ``π`` in the exponent; that version is false for ``p = 2`` (the diagonal
+    half-cube violates it, see :func:`cube_diagonal_tail` and :ref:`chap-inevitability`).
     ``d`` ≥ 1; ``eps`` > 0 (float or array); ``p`` > 0, ``math.inf`` allowed.
     """
     d = check_int("d", d, min_value=1)
