@@ -242,13 +242,13 @@ def check_exact(statement: str, actual, expected, *, rtol, atol=0.0, why: str, d
         raise ValueError("why must say where the tolerance comes from (conditioning, round-off, quadrature, …)")
     abs_err = np.abs(a - e)
     passed = bool((abs_err <= atol + rtol * np.abs(e)).all())
-    scale = np.maximum(np.abs(e), np.finfo(np.float64).tiny)
     worst = float(abs_err.max())
-    rel = float((abs_err / scale).max())
+    largest = float(np.abs(e).max())
+    rel = f"{worst / largest:.2e}" if largest > 0 else "n/a"  # relative to the largest |expected|
     values = (f"{_g(float(a.reshape(-1)[0]))} vs {_g(float(e.reshape(-1)[0]))}" if a.size == 1
               else f"{a.size} entries")
     tol = _join(f"rtol {rtol:.1e}" if rtol else "", f"atol {atol:.1e}" if atol else "")
-    _record(statement, passed, _join(f"{values}: max |Δ| = {worst:.2e}, max rel. {rel:.2e}", _detail(detail)),
+    _record(statement, passed, _join(f"{values}: max |Δ| = {worst:.2e} ({rel} of max |expected|)", _detail(detail)),
             kind="exact", tolerance=f"{tol} ({why.strip()})")
 
 

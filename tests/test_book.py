@@ -331,3 +331,10 @@ def test_other_errors_propagate_from_expect_failure(ledger):
 def test_no_power_message_says_when_the_measurement_supports_the_rival():
     with pytest.raises(ValueError, match="agrees with the rival"):
         check_close("wrong theory", 0.50, 0.30, se=0.01, rival=0.49)
+
+
+def test_check_exact_reports_errors_relative_to_the_largest_entry(capsys):
+    check_exact("with a zero entry", np.array([0.0, 2.0]), np.array([1e-17, 2.0]), rtol=0, atol=1e-15,
+                why="round-off")
+    out = capsys.readouterr().out
+    assert "max |Δ| = 1.00e-17 (5.00e-18 of max |expected|)" in out

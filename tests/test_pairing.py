@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
 
 INSTALL_CELL = """\
-# Colab or a bare Jupyter: install the book's package when this kernel lacks it (hidden on the site).
+# Colab or a bare Jupyter: install the book's package if it is missing (hidden on the site)
 import importlib.util, subprocess, sys
 REPO = "your-org/dlt-notes"                      # `make set-repo REPO=owner/name` sets it
 if importlib.util.find_spec("dltnotes") is None:
