@@ -55,10 +55,17 @@ def min_norm_least_squares(features: torch.Tensor, targets: torch.Tensor, *, rco
     ``features (n, p)``, ``targets (n,)`` or ``(n, k)``; returns ``B (p,)`` or ``(p, k)``. Below the interpolation
     threshold (``p < n``) this is ordinary least squares; above it, the interpolant of smallest norm.
     ``rcond``: singular values below ``rcond · σ_max`` count as zero (``None``: torch's default, ``max(n, p) · eps``).
+    Both routes are SVD-based: on the CPU LAPACK's ``gelsd`` (which never forms the pseudo-inverse, several times
+    faster for wide matrices), elsewhere ``torch.linalg.pinv`` (CUDA's ``lstsq`` has no minimum-norm driver).
     """
     check_tensor("features", features, ndim=2, floating=True)
     check_tensor("targets", targets, ndim=(1, 2), floating=True)
     if targets.shape[0] != features.shape[0]:
         raise ValueError(f"features has {features.shape[0]} rows but targets has {targets.shape[0]}")
+    targets = targets.to(dtype=features.dtype, device=features.device)
+    if features.device.type == "cpu":
+        rhs = targets[:, None] if targets.ndim == 1 else targets
+        B = torch.linalg.lstsq(features, rhs, rcond=rcond, driver="gelsd").solution
+        return B[:, 0] if targets.ndim == 1 else B
     pinv = torch.linalg.pinv(features) if rcond is None else torch.linalg.pinv(features, rtol=rcond)
-    return pinv @ targets.to(features.dtype)
+    return pinv @ targets

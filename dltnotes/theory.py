@@ -27,6 +27,7 @@ from .stats import Estimate, mean_se
 
 __all__ = [
     "weak_features_risk",
+    "weak_features_test_errors",
     "weak_features_risk_mc",
     "empirical_rademacher",
     "linear_rademacher_bound",
@@ -79,36 +80,46 @@ def weak_features_risk(n: int, p: int, beta_T_norm2: float, beta_Tc_norm2: float
     return bt * (1.0 - n / p) + tau2 * (1.0 + n / (p - n - 1))
 
 
-def weak_features_risk_mc(
+def weak_features_test_errors(
     n: int,
-    p: int,
+    ps,
     beta: torch.Tensor,
     *,
     sigma2: float = 0.0,
     trials: int = 1000,
+    test_points: int = 40,
     random_subset: bool = False,
     seed: int = 0,
     device=None,
-) -> Estimate:
-    """Monte Carlo estimate of :func:`dltnotes.theory.weak_features_risk`: draw training sets, fit by ``pinv``, average the risk.
+) -> torch.Tensor:
+    """Simulated test errors of minimum-norm least squares on weak features, drawn, fitted and scored end to end.
 
-    Each trial draws ``X (n, D)`` with i.i.d. ``N(0, 1)`` entries and ``y = Xβ + σ ε``, fits
-    ``β̂_T = X_T⁺ y`` on the feature set ``T`` and records the *exact* conditional risk
-    ``σ² + ‖β − β̂‖²`` (no test sample is needed because ``E[xxᵀ] = I``).
+    Each trial draws ``n`` training and ``test_points`` test pairs of the model, with **all** ``D`` features
+    (``x ~ N(0, I_D)``, ``y = xᵀβ + σ ε``), fixes an order of the features (``1, …, D``, or a uniformly random
+    permutation when ``random_subset``) and, for every ``p`` in ``ps``, fits ``β̂_T = X_T⁺ y`` on the first ``p``
+    features of that order and records the mean squared error ``(y − x_Tᵀβ̂_T)²`` over the test pairs.
+
+    Nothing of the proof of :func:`weak_features_risk` is built in: the unused features are drawn and enter the
+    labels (they are not replaced by noise), and the risk is measured on fresh pairs (not computed from
+    ``E[xxᵀ] = I``). The simulation is therefore an independent route to the closed form.
 
     Parameters
     ----------
-    n, p : int
-        Training pairs (≥ 1) and features used (``1 ≤ p ≤ D``).
+    n : int
+        Training pairs (≥ 1).
+    ps : sequence of int
+        Numbers of features used, each in ``[1, D]``.
     beta : torch.Tensor
         The true coefficients, shape ``(D,)``, floating and finite.
     sigma2 : float
-        Noise variance (≥ 0).
+        Noise variance (≥ 0), in the training and the test labels.
     trials : int
         Number of independent training sets (≥ 2).
+    test_points : int
+        Fresh pairs per trial on which the fit is scored (≥ 1).
     random_subset : bool
-        ``False``: ``T`` is the first ``p`` features (sort ``beta`` for a prescient choice); ``True``: a fresh
-        uniformly random subset in each trial.
+        ``False``: ``T`` is the first ``p`` features (sort ``beta`` for a prescient choice); ``True``: the first
+        ``p`` of a fresh random order in each trial, so that each ``T`` is a uniformly random ``p``-subset.
     seed : int
         Seed of the draws.
     device : torch.device, optional
@@ -116,42 +127,70 @@ def weak_features_risk_mc(
 
     Returns
     -------
-    dltnotes.stats.Estimate
-        Mean, standard error and number of trials. The standard error is meaningful only where the per-trial
-        risk has a finite variance, ``p ≤ n − 4`` or ``p ≥ n + 4``. See :ref:`chap-double-descent`.
+    torch.Tensor
+        ``(trials, len(ps))``, float64, on the CPU. Rows are independent; the entries of one row share the
+        training set. Each column's mean is an unbiased estimate of the risk at that ``p``; its standard error
+        exists only where the error has a finite variance, ``|p − n| ≥ 4``, and is itself reliable only where it
+        has a finite fourth moment, ``|p − n| ≥ 8``. For a statistic of several columns, compute it per row and
+        take the SE over rows. See :ref:`chap-double-descent`.
 
     Notes
     -----
-    Two exact shortcuts keep this fast. The unused features contribute ``X_Tᶜβ_Tᶜ``, a vector of i.i.d.
-    ``N(0, ‖β_Tᶜ‖²)`` entries independent of ``X_T``, so it is drawn as such. A Gaussian ``X_T`` has full rank
-    with probability one, so ``X_T⁺ = (X_TᵀX_T)⁻¹X_Tᵀ`` (``p ≤ n``) or ``X_Tᵀ(X_TX_Tᵀ)⁻¹`` (``p > n``), solved
-    by Cholesky; a factorisation that fails falls back to ``torch.linalg.pinv``.
+    ``X_T`` has full rank with probability one, so ``X_T⁺ y`` is solved by Cholesky on the smaller Gram matrix
+    (``X_TᵀX_T`` or ``X_TX_Tᵀ``), with ``torch.linalg.pinv`` for a factorisation that fails. Trials are drawn in
+    chunks of at most about four million numbers.
     """
     n = check_int("n", n, min_value=1)
     check_tensor("beta", beta, ndim=1, floating=True)
     D = beta.shape[0]
-    p = check_int("p", p, min_value=1, max_value=D)
+    ps = [check_int("p", p, min_value=1, max_value=D) for p in ps]
+    if not ps:
+        raise ValueError("ps must hold at least one number of features")
     sigma2 = check_real("sigma2", sigma2, min_value=0.0)
     trials = check_int("trials", trials, min_value=2)
+    m = check_int("test_points", test_points, min_value=1)
     random_subset = check_bool("random_subset", random_subset)
     seed = check_int("seed", seed, min_value=0)
     dev = default_device() if device is None else torch.device(device)
     gen = torch.Generator().manual_seed(seed)
-    beta = beta.detach().to(torch.float64).cpu()
-    if random_subset:
-        perm = torch.argsort(torch.rand(trials, D, generator=gen), dim=1)
-        b = beta[perm]                                         # (trials, D): β in a random feature order
-    else:
-        b = beta.expand(trials, D)
-    # the unused features enter y only through xᵀ_Tᶜ β_Tᶜ ~ N(0, ‖β_Tᶜ‖²), independent of X_T: draw that directly
-    XT = torch.randn(trials, n, p, generator=gen, dtype=torch.float64).to(dev)
-    z = torch.randn(trials, n, 1, generator=gen, dtype=torch.float64).to(dev)
-    b = b.to(dev)
-    bT, off2 = b[:, :p].unsqueeze(-1), b[:, p:].pow(2).sum(1)
-    y = XT @ bT + (off2 + sigma2).sqrt()[:, None, None] * z
-    bhat = _pinv_apply(XT, y)
-    risk = sigma2 + (bT - bhat).pow(2).sum((1, 2)) + off2
-    return mean_se(risk.cpu())
+    beta = beta.detach().to(dtype=torch.float64, device=dev)
+    chunk = max(1, 4_000_000 // ((n + m) * D))
+    out = []
+    for start in range(0, trials, chunk):
+        t = min(chunk, trials - start)
+        X = torch.randn(t, n + m, D, generator=gen, dtype=torch.float64).to(dev)   # training rows, then test
+        y = X @ beta + math.sqrt(sigma2) * torch.randn(t, n + m, generator=gen, dtype=torch.float64).to(dev)
+        if random_subset:                                          # one random order per trial
+            X = X.gather(2, torch.argsort(torch.rand(t, D, generator=gen), 1).to(dev)[:, None, :].expand_as(X))
+        errors = []
+        for p in ps:
+            bhat = _pinv_apply(X[:, :n, :p], y[:, :n, None])           # β̂_T = X_T⁺ y, (t, p, 1)
+            errors.append((y[:, n:] - (X[:, n:, :p] @ bhat)[..., 0]).pow(2).mean(1))
+        out.append(torch.stack(errors, 1).cpu())
+    return torch.cat(out)
+
+
+def weak_features_risk_mc(
+    n: int,
+    p: int,
+    beta: torch.Tensor,
+    *,
+    sigma2: float = 0.0,
+    trials: int = 1000,
+    test_points: int = 40,
+    random_subset: bool = False,
+    seed: int = 0,
+    device=None,
+) -> Estimate:
+    """Monte Carlo estimate of :func:`weak_features_risk` at one ``p``: the mean of
+    :func:`weak_features_test_errors` over the trials, with its standard error.
+
+    Arguments as in :func:`weak_features_test_errors` (with one ``p`` instead of ``ps``); the same caveats on
+    the standard error near ``p = n``. See :ref:`chap-double-descent`.
+    """
+    errors = weak_features_test_errors(n, [p], beta, sigma2=sigma2, trials=trials, test_points=test_points,
+                                       random_subset=random_subset, seed=seed, device=device)
+    return mean_se(errors[:, 0])
 
 
 def _pinv_apply(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

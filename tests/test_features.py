@@ -46,3 +46,22 @@ def test_min_norm_least_squares_bad_input():
         min_norm_least_squares(torch.randn(3, 2), torch.randn(4))
     with pytest.raises(ValueError, match="NaN"):
         min_norm_least_squares(torch.full((2, 2), float("nan")), torch.randn(2))
+
+
+def test_min_norm_least_squares_matches_pinv_wide_and_rank_deficient():
+    gen = torch.Generator().manual_seed(2)
+    wide = torch.randn(30, 300, generator=gen, dtype=torch.float64)
+    Y = torch.randn(30, 4, generator=gen, dtype=torch.float64)
+    assert torch.allclose(min_norm_least_squares(wide, Y), torch.linalg.pinv(wide) @ Y, rtol=1e-10, atol=1e-12)
+    # rank 3 out of 5 columns: the minimum-norm solution lies in the row space (pinv), not any least-squares one
+    low = torch.randn(12, 3, generator=gen, dtype=torch.float64) @ torch.randn(3, 5, generator=gen,
+                                                                              dtype=torch.float64)
+    y = torch.randn(12, generator=gen, dtype=torch.float64)
+    w = min_norm_least_squares(low, y)
+    assert w.shape == (5,)
+    assert torch.allclose(w, torch.linalg.pinv(low) @ y, rtol=1e-9, atol=1e-11)
+    # rcond: a cut-off above the third singular value drops it, as pinv's rtol does
+    s = torch.linalg.svdvals(low)
+    cut = (s[2] / s[0]).item() * 1.01
+    assert torch.allclose(min_norm_least_squares(low, y, rcond=cut), torch.linalg.pinv(low, rtol=cut) @ y,
+                          rtol=1e-9, atol=1e-11)

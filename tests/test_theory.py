@@ -9,6 +9,7 @@ from dltnotes.theory import (
     linear_rademacher_bound,
     weak_features_risk,
     weak_features_risk_mc,
+    weak_features_test_errors,
 )
 
 
@@ -50,7 +51,7 @@ def test_weak_features_risk_rejects_bad_arguments():
 
 
 @pytest.mark.parametrize("p, random_subset", [(5, False), (30, False), (5, True), (30, True)])
-def test_weak_features_risk_mc_agrees_with_closed_form(p, random_subset):
+def test_weak_features_risk_mc_agrees_with_closed_form_and_rejects_the_plug_in_rival(p, random_subset):
     n, D, sigma2 = 16, 40, 0.3
     beta = 1.0 / torch.arange(1, D + 1, dtype=torch.float64)
     est = weak_features_risk_mc(n, p, beta, sigma2=sigma2, trials=4000, random_subset=random_subset, seed=3,
@@ -61,8 +62,39 @@ def test_weak_features_risk_mc_agrees_with_closed_form(p, random_subset):
     else:
         bt, btc = b2[:p].sum().item(), b2[p:].sum().item()
     exact = weak_features_risk(n, p, bt, btc, sigma2)
+    tau2 = btc + sigma2            # the rival: Gram matrices replaced by their means (no Wishart fluctuations)
+    plug_in = tau2 * (1 + p / n) if p < n else bt * (1 - n / p) ** 2 + tau2 * (1 + n / p)
     assert est.n == 4000
     assert abs(est.mean - exact) <= 4 * est.se          # Monte Carlo tolerance: 4 standard errors
+    assert abs(est.mean - plug_in) > 4 * est.se         # ... which the wrong theory misses
+
+
+def test_weak_features_test_errors_draws_the_unused_features():
+    # noiseless, β entirely outside T: β̂ fits only noise-like labels, so the error exceeds ‖β‖² = 1 by
+    # the variance term p/(n − p − 1) — a simulation that ignored the unused features would return 0
+    n, p = 30, 5
+    beta = torch.zeros(8, dtype=torch.float64)
+    beta[p:] = 1 / math.sqrt(3)
+    errors = weak_features_test_errors(n, [p], beta, trials=4000, seed=0, device="cpu")[:, 0]
+    mean, se = errors.mean().item(), errors.std().item() / math.sqrt(4000)
+    assert abs(mean - (1 + p / (n - p - 1))) <= 4 * se
+    assert mean - 1 > 4 * se
+
+
+def test_weak_features_test_errors_shape_nesting_and_seed():
+    beta = 1.0 / torch.arange(1, 11, dtype=torch.float64)
+    a = weak_features_test_errors(6, [2, 10, 4], beta, trials=7, test_points=3, seed=2, device="cpu")
+    assert a.shape == (7, 3) and a.dtype == torch.float64 and (a >= 0).all()
+    assert torch.equal(a, weak_features_test_errors(6, [2, 10, 4], beta, trials=7, test_points=3, seed=2,
+                                                    device="cpu"))
+    # the columns share the training set: the same p alone gives the same column
+    assert torch.equal(a[:, 1], weak_features_test_errors(6, [10], beta, trials=7, test_points=3, seed=2,
+                                                          device="cpu")[:, 0])
+    # random order: the same draws, a fresh feature order per trial
+    r = weak_features_test_errors(6, [2, 10, 4], beta, trials=7, test_points=3, random_subset=True, seed=2,
+                                  device="cpu")
+    assert torch.allclose(r[:, 1], a[:, 1], rtol=1e-9, atol=1e-12)     # p = D: the same fit, reordered
+    assert not torch.allclose(r[:, 0], a[:, 0])
 
 
 def test_weak_features_risk_mc_is_seeded_and_exact_when_well_posed():
@@ -70,7 +102,7 @@ def test_weak_features_risk_mc_is_seeded_and_exact_when_well_posed():
     a = weak_features_risk_mc(10, 3, beta, trials=5, seed=1, device="cpu")
     b = weak_features_risk_mc(10, 3, beta, trials=5, seed=1, device="cpu")
     assert a == b
-    # noiseless, all features, n > p: least squares recovers β, so every trial has risk ~ 0
+    # noiseless, all features, n > p: least squares recovers β, so every test error is round-off
     assert a.mean < 1e-20 and a.se < 1e-20
 
 
@@ -90,6 +122,12 @@ def test_weak_features_risk_mc_rejects_bad_arguments():
         weak_features_risk_mc(10, 2, beta, random_subset=1)
     with pytest.raises(ValueError, match="sigma2"):
         weak_features_risk_mc(10, 2, beta, sigma2=-1.0)
+    with pytest.raises(ValueError, match="test_points must be >= 1"):
+        weak_features_risk_mc(10, 2, beta, test_points=0)
+    with pytest.raises(ValueError, match="at least one"):
+        weak_features_test_errors(10, [], beta)
+    with pytest.raises(TypeError, match="integer"):
+        weak_features_test_errors(10, [2.5], beta)
 
 
 # ----------------------------------------------------------------------------------------------- Rademacher
