@@ -4,16 +4,23 @@
 
 * One gradient core serves every attack: the loss (cross-entropy of the logits by default, or any
   ``loss_fn(outputs, labels) -> scalar``) is differentiated with respect to the *input* only, by
-  ``torch.autograd.grad``; the parameters' ``.grad`` fields are never touched, the model's train/eval mode is
-  left as it is (attack a model in the mode you want attacked), and the attacks work when called under
-  ``torch.no_grad()``.
+  ``torch.autograd.grad``; the parameters' ``.grad`` fields are never touched, and the attacks work when called
+  under ``torch.no_grad()``. :func:`fgsm` and :func:`pgd` leave the model's train/eval mode as it is (attack a
+  model in the mode you want attacked); :func:`adversarial_training` attacks in eval mode and restores the mode.
 * Untargeted attacks ascend the loss of the true label ``y``; targeted ones (``targeted=True``, ``y`` the target)
   descend the loss of the target.
 * Inputs have any shape ``(B, …)``; norms are per sample, over all non-batch dimensions.
 * Every iterate is projected onto the threat model and then clipped to the explicit ``bounds`` of the input
   domain (foolbox-style): for ``"linf"`` the perturbation is clamped entrywise to ``[−ε, ε]``; for ``"l2"`` it is
-  rescaled by ``min(1, ε/‖δ‖₂)``. Clipping to a box containing ``x`` only shrinks each entry of ``δ``, so the
-  final iterate satisfies ``‖x' − x‖ ≤ ε`` and ``lo ≤ x' ≤ hi`` (up to float round-off).
+  rescaled by ``min(1, ε/‖δ‖₂)``. Clipping to a box containing ``x`` only shrinks each entry of ``δ``, so every
+  iterate satisfies ``‖x' − x‖ ≤ ε`` and ``lo ≤ x' ≤ hi`` (up to float round-off).
+* **Defaults are the plain iteration**, weaker than the evaluation of Madry et al. (2018): :func:`pgd` starts at
+  ``x``, runs once and returns its last iterate. ``random_start=True``, ``restarts=R`` and ``keep_best=True``
+  give Madry's protocol: ``R`` runs from random points of the ball, and per sample the best of all their
+  iterates (see :func:`pgd`).
+* Randomised models are attacked with expectation over transformation (``eot_draws=K``): the objective at each
+  step is the average of the loss over ``K`` independent calls of the model, so its gradient is the average of
+  the ``K`` per-draw gradients.
 
 Taught in :ref:`chap-adversarial` (the attacks) and :ref:`chap-adversarial-training` (adversarial training);
 the iteration is that of Madry et al. (2018) and of torchattacks.
@@ -80,20 +87,33 @@ def _check_attack_args(model, x, y, eps, bounds, loss_fn, targeted):
 
 
 # ----------------------------------------------------------------------------------------------- the core
-def _input_gradient(model, x_adv: torch.Tensor, y: torch.Tensor, loss_fn, sign: float) -> torch.Tensor:
-    """``sign · ∇ₓ loss(model(x_adv), y)``: the ascent direction of the attack's objective."""
+def _input_gradient(model, x_adv: torch.Tensor, y: torch.Tensor, loss_fn, sign: float,
+                    draws: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sign · ∇ₓ (1/K) Σₖ loss(model(x_adv), y)`` over ``K = draws`` calls of the model, and the first outputs.
+
+    Each call of a randomised model is a fresh draw of its randomness, so the average is the expectation over
+    transformation (EOT): the gradient of the average loss is the average of the per-draw gradients, computed
+    one draw at a time. The outputs of the first call (detached) serve to score the iterate.
+    """
+    grad, first = None, None
     with torch.enable_grad():
         x_adv = x_adv.detach().requires_grad_(True)
-        out = model(x_adv)
-        loss = F.cross_entropy(out, y) if loss_fn is None else loss_fn(out, y)
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise ValueError("the loss must be a scalar tensor")
-        if not loss.requires_grad:
-            raise ValueError("the loss does not depend on x (it carries no gradient); check the model and loss_fn")
-        (grad,) = torch.autograd.grad(loss, x_adv, allow_unused=True)
-    if grad is None:
-        raise ValueError("the loss does not depend on x (its gradient is undefined); check the model and loss_fn")
-    return grad if sign > 0 else -grad
+        for _ in range(draws):
+            out = model(x_adv)
+            loss = F.cross_entropy(out, y) if loss_fn is None else loss_fn(out, y)
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                raise ValueError("the loss must be a scalar tensor")
+            if not loss.requires_grad:
+                raise ValueError("the loss does not depend on x (it carries no gradient); check the model and "
+                                 "loss_fn")
+            (g,) = torch.autograd.grad(loss, x_adv, allow_unused=True)
+            if g is None:
+                raise ValueError("the loss does not depend on x (its gradient is undefined); check the model and "
+                                 "loss_fn")
+            grad = g if grad is None else grad + g
+            first = out.detach() if first is None else first
+    grad = grad / draws
+    return (grad if sign > 0 else -grad), first
 
 
 def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:
@@ -127,6 +147,25 @@ def _random_start(x: torch.Tensor, eps: float, norm: str, generator) -> torch.Te
     return (direction * radius.reshape((-1,) + (1,) * (z.ndim - 1))).to(x.device)
 
 
+def _score(out: torch.Tensor, y: torch.Tensor, targeted: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample: (the attack succeeds, its objective): misclassified / CE for untargeted attacks, target hit /
+    −CE for targeted ones."""
+    ce = F.cross_entropy(out, y, reduction="none")
+    pred = out.argmax(1)
+    return (pred.eq(y), -ce) if targeted else (pred.ne(y), ce)
+
+
+def _keep_better(best, best_score, cand: torch.Tensor, score):
+    """Per sample, keep ``cand`` where it beats ``best``: a success beats a failure, then a higher objective."""
+    if best is None:
+        return cand.clone(), score
+    hit, val = score
+    best_hit, best_val = best_score
+    better = (hit & ~best_hit) | ((hit == best_hit) & (val > best_val))
+    mask = better.reshape((-1,) + (1,) * (cand.ndim - 1))
+    return torch.where(mask, cand, best), (torch.where(better, hit, best_hit), torch.where(better, val, best_val))
+
+
 def _check_pgd_args(alpha, steps, norm, random_start, *, steps_name: str) -> tuple[float, int, bool]:
     """Validate the step size, number of steps, norm and random start of a PGD attack."""
     alpha = check_real("alpha", alpha, min_value=0.0, min_inclusive=False)
@@ -136,23 +175,45 @@ def _check_pgd_args(alpha, steps, norm, random_start, *, steps_name: str) -> tup
     return alpha, steps, check_bool("random_start", random_start)
 
 
-def _attack(model, x, y, *, eps, alpha, steps, norm, random_start, targeted, lo, hi, loss_fn, generator):
+def _check_search_args(restarts, keep_best, eot_draws, random_start: bool, loss_fn) -> tuple[int, bool, int]:
+    """Validate the restarts, best-iterate tracking and EOT draws of a PGD attack."""
+    restarts = check_int("restarts", restarts, min_value=1)
+    keep_best = check_bool("keep_best", keep_best)
+    eot_draws = check_int("eot_draws", eot_draws, min_value=1)
+    if restarts > 1 and not random_start:
+        raise ValueError("restarts > 1 needs random_start=True (runs from x are all the same run)")
+    if (restarts > 1 or keep_best) and loss_fn is not None:
+        raise ValueError("restarts and keep_best choose per sample by prediction and cross-entropy, so they need "
+                         "the default loss (loss_fn=None) and class labels y")
+    return restarts, keep_best, eot_draws
+
+
+def _attack(model, x, y, *, eps, alpha, steps, norm, random_start, targeted, lo, hi, loss_fn, generator,
+            eot_draws=1, restarts=1, keep_best=False):
     x = x.detach()
     sign = -1.0 if targeted else 1.0
-    if random_start and eps > 0:
-        x_adv = (x + _random_start(x, eps, norm, generator)).clamp(lo, hi)
-    else:
-        x_adv = x.clone()
-    for _ in range(steps):
-        grad = _input_gradient(model, x_adv, y, loss_fn, sign)
-        x_adv = x_adv + _step(grad, alpha, norm)
-        x_adv = (x + _project(x_adv - x, eps, norm)).clamp(lo, hi)
-    return x_adv.detach()
+    select = keep_best or restarts > 1
+    best, best_score = None, None
+    for _ in range(restarts):
+        if random_start and eps > 0:
+            x_adv = (x + _random_start(x, eps, norm, generator)).clamp(lo, hi)
+        else:
+            x_adv = x.clone()
+        for _ in range(steps):
+            grad, out = _input_gradient(model, x_adv, y, loss_fn, sign, eot_draws)
+            if keep_best:
+                best, best_score = _keep_better(best, best_score, x_adv, _score(out, y, targeted))
+            x_adv = x_adv + _step(grad, alpha, norm)
+            x_adv = (x + _project(x_adv - x, eps, norm)).clamp(lo, hi)
+        if select:
+            with torch.no_grad():
+                best, best_score = _keep_better(best, best_score, x_adv, _score(model(x_adv), y, targeted))
+    return (best if select else x_adv).detach()
 
 
 # ----------------------------------------------------------------------------------------------- attacks
 def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, targeted: bool = False,
-         bounds=(0.0, 1.0), loss_fn: Callable | None = None) -> torch.Tensor:
+         bounds=(0.0, 1.0), loss_fn: Callable | None = None, eot_draws: int = 1) -> torch.Tensor:
     """The fast gradient sign method: ``x' = clip(x + ε·sign ∇ₓℓ(f(x), y))`` (Goodfellow et al. 2015).
 
     ``ε·sign g`` maximises the linearised loss ``⟨g, δ⟩`` over the ℓ∞ ball ``‖δ‖∞ ≤ ε``
@@ -163,7 +224,7 @@ def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, targeted: bool 
 
     Parameters
     ----------
-    model, x, y, targeted, bounds, loss_fn
+    model, x, y, targeted, bounds, loss_fn, eot_draws
         As in :func:`pgd`.
     eps : float
         Radius of the ℓ∞ ball (≥ 0).
@@ -174,18 +235,31 @@ def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, targeted: bool 
         The adversarial batch, with x's shape, dtype and device.
     """
     eps, lo, hi, targeted = _check_attack_args(model, x, y, eps, bounds, loss_fn, targeted)
+    eot_draws = check_int("eot_draws", eot_draws, min_value=1)
     return _attack(model, x, y, eps=eps, alpha=eps, steps=1, norm="linf", random_start=False, targeted=targeted,
-                   lo=lo, hi=hi, loss_fn=loss_fn, generator=None)
+                   lo=lo, hi=hi, loss_fn=loss_fn, generator=None, eot_draws=eot_draws)
 
 
 def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int, *, norm: str = "linf",
-        random_start: bool = False, targeted: bool = False, bounds=(0.0, 1.0), loss_fn: Callable | None = None,
+        random_start: bool = False, restarts: int = 1, keep_best: bool = False, eot_draws: int = 1,
+        targeted: bool = False, bounds=(0.0, 1.0), loss_fn: Callable | None = None,
         generator: torch.Generator | None = None) -> torch.Tensor:
     """Projected gradient descent on the attack objective (Madry et al. 2018).
 
     Each step moves ``α·sign g`` (``"linf"``) or ``α·g/‖g‖₂`` per sample (``"l2"``), projects the perturbation
-    onto the ε-ball around ``x`` and clips to ``bounds``; the final iterate is returned. See
-    :ref:`chap-adversarial`.
+    onto the ε-ball around ``x`` and clips to ``bounds``. See :ref:`chap-adversarial`.
+
+    **The defaults are the plain iteration**: start at ``x``, one run, return the last iterate (torchattacks'
+    ``PGD(random_start=False)``). This is weaker than the evaluation of Madry et al., who start from random
+    points of the ball and keep the best of several restarts: pass ``random_start=True``, ``restarts=R`` and
+    ``keep_best=True`` for that. The selection is per sample: among the candidates (the last iterate of each
+    run, or with ``keep_best`` every iterate ``x⁽⁰⁾, …, x⁽ᵀ⁾`` of every run) it returns one on which the attack
+    succeeds (untargeted: misclassified; targeted: classified as the target) if there is one, else the one of
+    highest cross-entropy of ``y`` (targeted: lowest cross-entropy of the target). Hence, by construction, the
+    attack succeeds on a sample whenever one of its candidates does: with ``keep_best`` more steps or more
+    restarts (with the same random starts) can only add successes, and a run from ``x`` never does worse than
+    ``x`` itself. Nothing makes PGD at least as strong as :func:`fgsm`: FGSM's point ``x + ε sign g`` is not a
+    candidate unless ``alpha = eps``.
 
     Parameters
     ----------
@@ -200,19 +274,29 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps
     alpha : float
         Step size (> 0).
     steps : int
-        Number of steps (≥ 1).
+        Number of steps per run (≥ 1).
     norm : str
         ``"linf"`` or ``"l2"``.
     random_start : bool
-        Start from a uniform draw in the ε-ball (clipped to ``bounds``) instead of ``x``.
+        Start each run from a uniform draw in the ε-ball (clipped to ``bounds``) instead of ``x``.
+    restarts : int
+        Number of runs (≥ 1; > 1 needs ``random_start``); the best per sample is returned.
+    keep_best : bool
+        Choose among all iterates of all runs, not only the last ones. With a randomised model the choice
+        uses one draw of the model per candidate.
+    eot_draws : int
+        Expectation over transformation (≥ 1): the objective of each step is the average of the loss over
+        ``eot_draws`` calls of the model, each a fresh draw of a randomised model's randomness, and its gradient
+        the average of the per-draw gradients (Athalye et al. 2018). ``1`` for deterministic models.
     targeted : bool
         Descend the target's loss instead of ascending the true label's.
     bounds : tuple of float
         ``(lo, hi)``, the input domain.
     loss_fn : callable, optional
-        ``loss_fn(outputs, y) -> scalar``; default: mean cross-entropy.
+        ``loss_fn(outputs, y) -> scalar``; default: mean cross-entropy. Not with ``restarts > 1`` or
+        ``keep_best``.
     generator : torch.Generator, optional
-        A CPU generator for the random start.
+        A CPU generator for the random starts (drawn run after run).
 
     Returns
     -------
@@ -221,10 +305,12 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps
     """
     eps, lo, hi, targeted = _check_attack_args(model, x, y, eps, bounds, loss_fn, targeted)
     alpha, steps, random_start = _check_pgd_args(alpha, steps, norm, random_start, steps_name="steps")
+    restarts, keep_best, eot_draws = _check_search_args(restarts, keep_best, eot_draws, random_start, loss_fn)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     return _attack(model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start,
-                   targeted=targeted, lo=lo, hi=hi, loss_fn=loss_fn, generator=generator)
+                   targeted=targeted, lo=lo, hi=hi, loss_fn=loss_fn, generator=generator, eot_draws=eot_draws,
+                   restarts=restarts, keep_best=keep_best)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -238,8 +324,12 @@ def predict(model, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
 
 def robust_accuracy(model, x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[float], *, attack: str = "pgd",
                     alpha_fraction: float = 0.25, steps: int = 20, norm: str = "linf", random_start: bool = False,
-                    bounds=(0.0, 1.0), generator: torch.Generator | None = None) -> np.ndarray:
+                    restarts: int = 1, keep_best: bool = False, bounds=(0.0, 1.0),
+                    generator: torch.Generator | None = None, per_sample: bool = False) -> np.ndarray:
     """Accuracy under attack at each radius of ``eps_list`` (the robust-accuracy curve).
+
+    The defaults are those of :func:`pgd` (the plain iteration, weaker than Madry et al.'s evaluation); pass
+    ``random_start=True, restarts=R, keep_best=True`` for the stronger protocol.
 
     Parameters
     ----------
@@ -255,14 +345,17 @@ def robust_accuracy(model, x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[
         PGD's step is ``alpha_fraction · ε`` (> 0).
     steps : int
         PGD's number of steps.
-    norm, random_start, bounds, generator
-        As in :func:`pgd` (``"fgsm"`` is always ℓ∞).
+    norm, random_start, restarts, keep_best, bounds, generator
+        As in :func:`pgd` (``"fgsm"`` is always ℓ∞ and ignores them).
+    per_sample : bool
+        Return the correctness of every sample instead of the accuracy: two attacks (or two models) on the same
+        points are then compared with the standard error of the per-sample differences (paired).
 
     Returns
     -------
     numpy.ndarray
-        ``(len(eps_list),)`` accuracies in ``[0, 1]``; the binomial standard error of each is
-        ``sqrt(a(1 − a)/B)``.
+        ``(len(eps_list),)`` accuracies in ``[0, 1]`` (the binomial standard error of each is
+        ``sqrt(a(1 − a)/B)``), or with ``per_sample`` a ``(len(eps_list), B)`` array of 0.0/1.0.
     """
     if attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
@@ -270,7 +363,8 @@ def robust_accuracy(model, x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[
     if not eps_values:
         raise ValueError("eps_list must hold at least one radius")
     alpha_fraction = check_real("alpha_fraction", alpha_fraction, min_value=0.0, min_inclusive=False)
-    accs = []
+    per_sample = check_bool("per_sample", per_sample)
+    rows = []
     for eps in eps_values:
         if eps == 0:
             x_adv = x
@@ -279,19 +373,38 @@ def robust_accuracy(model, x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[
             x_adv = fgsm(model, x, y, eps, bounds=bounds)
         else:
             x_adv = pgd(model, x, y, eps, alpha_fraction * eps, steps, norm=norm, random_start=random_start,
-                        bounds=bounds, generator=generator)
-        accs.append(predict(model, x_adv).eq(y).double().mean().item())
-    return np.array(accs)
+                        restarts=restarts, keep_best=keep_best, bounds=bounds, generator=generator)
+        rows.append(predict(model, x_adv).eq(y).double().cpu().numpy())
+    correct = np.stack(rows)
+    return correct if per_sample else correct.mean(1)
 
 
-def attack_success_rate(model, x_adv: torch.Tensor, y: torch.Tensor, *, targeted: bool = False,
+def attack_success_rate(model, x_adv: torch.Tensor, y: torch.Tensor, *, target: torch.Tensor | None = None,
                         x: torch.Tensor | None = None) -> float:
-    """Fraction of attacks that succeed.
+    """Fraction of samples on which an attack succeeds, untargeted or targeted, over a stated population.
 
-    Untargeted: the prediction at ``x_adv`` differs from the true label ``y``. Targeted: it equals the target
-    ``y``. When the clean inputs ``x`` are given, only the samples the model classifies correctly at ``x``
-    count (for a targeted attack: those whose clean prediction is not already the target), so that the
-    model's own errors are not credited to the attack.
+    ``y`` holds the **true labels** in both cases. Untargeted (``target=None``): the attack succeeds on a sample
+    when the prediction at ``x_adv`` differs from ``y``. Targeted: when it equals ``target`` (which must differ
+    from ``y`` on every sample).
+
+    The population: when the clean inputs ``x`` are given, the samples the model classifies correctly at ``x``
+    (the same population for both kinds of attack, so that the model's own errors are not credited to the
+    attack and a targeted and an untargeted rate on the same ``x`` count the same points); otherwise every
+    sample (the untargeted rate is then one minus the accuracy at ``x_adv``). On one ``x_adv`` the targeted rate
+    is at most the untargeted one, since hitting a target ``≠ y`` is a misclassification.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        The classifier (logits ``(B, C)``).
+    x_adv : torch.Tensor
+        The attacked inputs ``(B, …)``.
+    y : torch.Tensor
+        ``(B,)`` int64 true labels.
+    target : torch.Tensor, optional
+        ``(B,)`` int64 targets of a targeted attack, ``target ≠ y``.
+    x : torch.Tensor, optional
+        The clean inputs ``(B, …)``, to restrict the count to the correctly classified samples.
 
     Returns
     -------
@@ -302,27 +415,47 @@ def attack_success_rate(model, x_adv: torch.Tensor, y: torch.Tensor, *, targeted
     check_tensor("y", y, ndim=1, floating=False)
     if y.shape[0] != x_adv.shape[0]:
         raise ValueError(f"y must have one label per input ({x_adv.shape[0]}), got {tuple(y.shape)}")
-    targeted = check_bool("targeted", targeted)
     pred = predict(model, x_adv)
-    success = pred.eq(y) if targeted else pred.ne(y)
+    if target is None:
+        success = pred.ne(y)
+    else:
+        check_tensor("target", target, ndim=1, floating=False)
+        if target.shape != y.shape:
+            raise ValueError(f"target must have one label per input, shape {tuple(y.shape)}, got "
+                             f"{tuple(target.shape)}")
+        if bool(target.eq(y).any()):
+            raise ValueError("target must differ from the true label y on every sample")
+        success = pred.eq(target)
     if x is not None:
         check_tensor("x", x, floating=True)
         if x.shape != x_adv.shape:
             raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
-        clean = predict(model, x)
-        success = success[clean.ne(y)] if targeted else success[clean.eq(y)]
+        success = success[predict(model, x).eq(y)]
     return success.double().mean().item() if success.numel() else math.nan
 
 
 # ----------------------------------------------------------------------------------------------- training
+def _attack_in_eval_mode(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, **attack) -> torch.Tensor:
+    """Attack ``model`` in eval mode (BatchNorm uses, and does not update, its running statistics; dropout is
+    off), then restore its train/eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        return _attack(model, xb, yb, **attack)
+    finally:
+        model.train(was_training)
+
+
 def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float,
                          attack_steps: int, norm: str = "linf", random_start: bool = True, bounds=(0.0, 1.0),
                          attack_seed: int = 0, **train_kwargs) -> History:
     """Madry's min–max training: each minibatch is replaced by its PGD attack before the update.
 
-    Solves ``min_θ E max_{‖δ‖ ≤ ε} ℓ(f_θ(x + δ), y)`` approximately: the inner maximum by :func:`pgd` (on the
-    model in train mode, from a random start by default), the outer minimum by :func:`dltnotes.training.train`
-    through its ``batch_transform`` hook. See :ref:`chap-adversarial-training`.
+    Solves ``min_θ E max_{‖δ‖ ≤ ε} ℓ(f_θ(x + δ), y)`` approximately: the inner maximum by :func:`pgd` (from a
+    random start by default, last iterate), the outer minimum by :func:`dltnotes.training.train` through its
+    ``batch_transform`` hook. The attack sees the model in **eval mode** (as torchattacks does): its forward
+    passes neither update BatchNorm's running statistics nor use dropout; the model's mode is restored before
+    the update, which runs in train mode. See :ref:`chap-adversarial-training`.
 
     Parameters
     ----------
@@ -354,8 +487,9 @@ def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     gen = torch.Generator().manual_seed(attack_seed)
 
     def attack_batch(m, xb, yb):
-        return _attack(m, xb, yb, eps=eps, alpha=alpha, steps=attack_steps, norm=norm, random_start=random_start,
-                       targeted=False, lo=lo, hi=hi, loss_fn=None, generator=gen)
+        return _attack_in_eval_mode(m, xb, yb, eps=eps, alpha=alpha, steps=attack_steps, norm=norm,
+                                    random_start=random_start, targeted=False, lo=lo, hi=hi, loss_fn=None,
+                                    generator=gen)
 
     return train(model, x, y, loss="cross_entropy", batch_transform=attack_batch, **train_kwargs)
 
@@ -370,13 +504,12 @@ class QuantizedInput(nn.Module):
     almost everywhere, so plain gradient attacks see no gradient at all.
 
     The attacker's tools: ``straight_through=True`` uses BPDA (backward pass differentiable approximation):
-    the forward pass is unchanged but the backward pass treats the quantiser as the identity;
-    ``draws=K`` averages the log-probabilities over ``K`` independent dithers, so that the cross-entropy of the
-    output is the average loss over the randomness (expectation over transformation, EOT). See
+    the forward pass is unchanged but the backward pass treats the quantiser as the identity. Against the
+    randomised quantiser, expectation over transformation (EOT) is a property of the attack, not of the model:
+    ``pgd(..., eot_draws=K)`` averages the loss over ``K`` calls, each a fresh dither. See
     :ref:`chap-adversarial-training`.
 
-    The output is ``(B, C)`` log-probabilities (averaged over the draws), so that ``argmax`` gives the
-    prediction and the cross-entropy applies unchanged.
+    The output is the model's output (logits ``(B, C)``) on the quantised input.
 
     Parameters
     ----------
@@ -388,14 +521,12 @@ class QuantizedInput(nn.Module):
         Randomise the quantiser.
     straight_through : bool
         Differentiate the quantiser as the identity (BPDA).
-    draws : int
-        Number of dithers averaged per call (≥ 1; > 1 only with ``dither``).
     generator : torch.Generator, optional
         CPU generator of the dithers.
     """
 
     def __init__(self, model: nn.Module, levels: int, *, dither: bool = False, straight_through: bool = False,
-                 draws: int = 1, generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None):
         super().__init__()
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -403,9 +534,6 @@ class QuantizedInput(nn.Module):
         self.levels = check_int("levels", levels, min_value=1)
         self.dither = check_bool("dither", dither)
         self.straight_through = check_bool("straight_through", straight_through)
-        self.draws = check_int("draws", draws, min_value=1)
-        if self.draws > 1 and not self.dither:
-            raise ValueError("draws > 1 only makes sense with dither=True (the plain quantiser is deterministic)")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         self.generator = generator
@@ -420,6 +548,5 @@ class QuantizedInput(nn.Module):
         return x + (q - x).detach() if self.straight_through else q
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities ``(B, C)`` of the model on quantised inputs, averaged over ``draws`` dithers."""
-        logp = [torch.log_softmax(self.model(self.quantize(x)), dim=1) for _ in range(self.draws)]
-        return logp[0] if self.draws == 1 else torch.stack(logp).mean(0)
+        """The model's outputs ``(B, C)`` on the quantised input (one dither draw per call when ``dither``)."""
+        return self.model(self.quantize(x))

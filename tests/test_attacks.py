@@ -124,7 +124,7 @@ def test_attack_is_strong_on_a_linear_model():
     model = Linear(4).double()
     target = (y + 1) % 3
     x_adv = pgd(model, x, target, 50.0, 5.0, 30, targeted=True, bounds=(-100.0, 100.0))
-    assert attack_success_rate(model, x_adv, target, targeted=True) == 1.0
+    assert attack_success_rate(model, x_adv, y, target=target) == 1.0
 
 
 def test_leaves_model_state_alone_and_works_under_no_grad():
@@ -191,6 +191,29 @@ def test_robust_accuracy_and_success_rate():
     rate_c = attack_success_rate(model, x_adv, y, x=x)
     keep = predict(model, x).eq(y)
     assert rate_c == pytest.approx(predict(model, x_adv)[keep].ne(y[keep]).double().mean().item())
+    per = robust_accuracy(model, x, y, [0.0, 0.05, 0.2], attack="pgd", steps=10, per_sample=True)
+    assert per.shape == (3, 40) and set(np.unique(per)) <= {0.0, 1.0}
+    assert np.allclose(per.mean(1), acc)
+
+
+def test_success_rates_count_the_same_population():
+    """Targeted and untargeted rates count the correctly classified points; on one x_adv targeted ≤ untargeted."""
+    x, y = _batch((60, 6), dtype=torch.float64)
+    model = Linear(6).double()
+    target = (y + 1) % 3
+    x_adv = pgd(model, x, target, 0.3, 0.05, 10, targeted=True)
+    pred, clean = predict(model, x_adv), predict(model, x)
+    keep = clean.eq(y)
+    assert 0 < int(keep.sum()) < 60  # the population differs from "all" and from "clean ≠ target"
+    t_rate = attack_success_rate(model, x_adv, y, target=target, x=x)
+    u_rate = attack_success_rate(model, x_adv, y, x=x)
+    assert t_rate == pytest.approx(pred[keep].eq(target[keep]).double().mean().item())
+    assert u_rate == pytest.approx(pred[keep].ne(y[keep]).double().mean().item())
+    assert t_rate <= u_rate
+    assert attack_success_rate(model, x_adv, y, target=target) == pytest.approx(pred.eq(target).double().mean()
+                                                                                 .item())
+    wrong = x[~keep][:1]
+    assert math.isnan(attack_success_rate(model, wrong, y[~keep][:1], x=wrong))
 
 
 def test_adversarial_training_runs_and_improves_robustness():
@@ -244,6 +267,16 @@ def test_errors():
     _err(ValueError, "attack", robust_accuracy, model, x, y, [0.1], attack="cw")
     _err(ValueError, "eps_list", robust_accuracy, model, x, y, [])
     _err(ValueError, "one label", attack_success_rate, model, x, y[:2])
+    _err(ValueError, "differ", attack_success_rate, model, x, y, target=y)
+    _err(ValueError, "one label per input", attack_success_rate, model, x, y, target=y[:2])
+    _err(ValueError, "eot_draws", pgd, model, x, y, 0.1, 0.1, 1, eot_draws=0)
+    _err(ValueError, "eot_draws", fgsm, model, x, y, 0.1, eot_draws=0)
+    _err(ValueError, "restarts", pgd, model, x, y, 0.1, 0.1, 1, restarts=0)
+    _err(ValueError, "random_start", pgd, model, x, y, 0.1, 0.1, 1, restarts=2)
+    _err(TypeError, "keep_best", pgd, model, x, y, 0.1, 0.1, 1, keep_best=1)
+    _err(ValueError, "default loss", pgd, model, x, y, 0.1, 0.1, 1, keep_best=True,
+         loss_fn=nn.functional.cross_entropy)
+    _err(TypeError, "per_sample", robust_accuracy, model, x, y, [0.1], per_sample="yes")
     _err(ValueError, "loss", adversarial_training, MLP(3, 4, 1, d_out=3), x, y, eps=0.1, alpha=0.1,
          attack_steps=1, loss="mse")
 
@@ -264,8 +297,9 @@ def test_quantized_input_masks_gradients_and_bpda_restores_them():
     model = Linear(6).double()
     q = QuantizedInput(model, 4)
     assert torch.allclose(q.quantize(x) * 4, torch.round(q.quantize(x) * 4))
-    assert torch.allclose(q(x).exp().sum(1), torch.ones(16, dtype=torch.float64))
+    assert torch.equal(q(x), model(q.quantize(x)))
     assert torch.equal(pgd(q, x, y, 0.2, 0.05, 5), x)  # zero gradient: PGD does not move
+    assert torch.equal(fgsm(q, x, y, 0.2), x)           # nor does FGSM: sign(0) = 0
     bpda = QuantizedInput(model, 4, straight_through=True)
     assert torch.equal(bpda(x), q(x))  # same forward pass
     assert (pgd(bpda, x, y, 0.2, 0.05, 5) - x).abs().max() > 0
@@ -274,8 +308,146 @@ def test_quantized_input_masks_gradients_and_bpda_restores_them():
     mean_q = torch.stack([d.quantize(x) for _ in range(4000)]).mean(0)
     # unbiased dither: each entry takes two values ¼ apart, so its SD is ≤ 1/8 and the mean's SE ≤ (1/8)/√R
     assert (mean_q - x).abs().max() <= 4 * (1 / 8) / math.sqrt(4000)
-    eot = QuantizedInput(model, 4, dither=True, straight_through=True, draws=8, generator=gen)
-    assert eot(x).shape == (16, 3)
+
+
+def _eot_reference(model, x, y, draws):
+    """The EOT gradient written out: the average over draws of the per-draw gradients of the loss."""
+    grads, losses = [], []
+    for _ in range(draws):
+        xr = x.clone().requires_grad_(True)
+        loss = nn.functional.cross_entropy(model(xr), y)
+        grads.append(torch.autograd.grad(loss, xr)[0])
+        losses.append(loss.item())
+    return torch.stack(grads).mean(0), sum(losses) / draws
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_eot_step_follows_the_average_of_per_draw_gradients(norm):
+    """pgd(eot_draws=K) on a randomised model steps along (1/K) Σ_k ∇ℓ_k, the gradient of the average loss."""
+    from dltnotes.attacks import QuantizedInput
+
+    g = torch.Generator().manual_seed(0)
+    x = 0.2 + 0.6 * torch.rand(12, 6, generator=g, dtype=torch.float64)  # away from the bounds: no clipping
+    y = torch.randint(0, 3, (12,), generator=g)
+    model = MLP(6, 16, 1, d_out=3, seed=0).double()
+    K, alpha = 8, 0.01
+    gen = torch.Generator()
+    q = QuantizedInput(model, 2, dither=True, straight_through=True, generator=gen)
+    gen.manual_seed(5)
+    step = (pgd(q, x, y, 0.05, alpha, 1, norm=norm, eot_draws=K) - x) / alpha
+    gen.manual_seed(5)  # the same K dithers, in the same order
+    avg_grad, avg_loss = _eot_reference(q, x, y, K)
+    expected = avg_grad.sign() if norm == "linf" else avg_grad / avg_grad.norm(dim=1, keepdim=True)
+    assert torch.allclose(step, expected, atol=1e-9)
+    # the old construction (cross-entropy of the log-probabilities averaged over the draws) is another objective
+    gen.manual_seed(5)
+    xr = x.clone().requires_grad_(True)
+    mixed = torch.stack([torch.log_softmax(q(xr), 1) for _ in range(K)]).mean(0)
+    mixed_loss = nn.functional.cross_entropy(mixed, y)
+    assert abs(mixed_loss.item() - avg_loss) > 1e-3
+    mixed_grad = torch.autograd.grad(mixed_loss, xr)[0]
+    wrong = mixed_grad.sign() if norm == "linf" else mixed_grad / mixed_grad.norm(dim=1, keepdim=True)
+    assert not torch.allclose(step, wrong, atol=1e-3)
+    # with one draw the step is the ordinary gradient step
+    gen.manual_seed(5)
+    one = (pgd(q, x, y, 0.05, alpha, 1, norm=norm) - x) / alpha
+    gen.manual_seed(5)
+    g1, _ = _eot_reference(q, x, y, 1)
+    assert torch.allclose(one, g1.sign() if norm == "linf" else g1 / g1.norm(dim=1, keepdim=True), atol=1e-9)
+
+
+def _better(a, b, y, model, targeted=False):
+    """Per sample: is candidate a at least as good as candidate b for the attack (success, then loss)?"""
+    with torch.no_grad():
+        oa, ob = model(a), model(b)
+    la = nn.functional.cross_entropy(oa, y, reduction="none")
+    lb = nn.functional.cross_entropy(ob, y, reduction="none")
+    if targeted:
+        ha, hb, la, lb = oa.argmax(1).eq(y), ob.argmax(1).eq(y), -la, -lb
+    else:
+        ha, hb = oa.argmax(1).ne(y), ob.argmax(1).ne(y)
+    return (ha & ~hb) | ((ha == hb) & (la >= lb - 1e-12))
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_keep_best_returns_the_best_iterate(targeted):
+    x, y = _batch((30, 8), dtype=torch.float64)
+    model = MLP(8, 16, 1, d_out=3, seed=1).double()
+    if targeted:
+        y = (y + 1) % 3
+    eps, alpha, steps = 0.3, 0.2, 6  # large steps: the loss is not monotone along the run
+    iterates = [x] + [pgd(model, x, y, eps, alpha, t, targeted=targeted) for t in range(1, steps + 1)]
+    best = pgd(model, x, y, eps, alpha, steps, keep_best=True, targeted=targeted)
+    assert all(bool(_better(best, it, y, model, targeted).all()) for it in iterates)
+    # it is one of the iterates, sample by sample
+    is_iterate = torch.stack([(best == it).all(1) for it in iterates]).any(0)
+    assert bool(is_iterate.all())
+    assert not torch.equal(best, iterates[-1])  # the test has power: the last iterate is not always the best
+
+
+def test_restarts_keep_the_best_run_and_add_successes():
+    x, y = _batch((40, 8), dtype=torch.float64)
+    model = MLP(8, 16, 1, d_out=3, seed=2).double()
+    eps, alpha, steps, R = 0.15, 0.05, 3, 4
+    gen = torch.Generator().manual_seed(7)
+    runs = [pgd(model, x, y, eps, alpha, steps, random_start=True, generator=gen) for _ in range(R)]
+    gen.manual_seed(7)  # the same random starts, run after run
+    best = pgd(model, x, y, eps, alpha, steps, random_start=True, restarts=R, generator=gen)
+    assert all(bool(_better(best, r, y, model).all()) for r in runs)
+    wrong = [predict(model, r).ne(y) for r in runs]
+    assert torch.equal(predict(model, best).ne(y), torch.stack(wrong).any(0))  # a success if any run succeeds
+    linf, _ = _norms(best - x)
+    assert bool((linf <= eps + 1e-12).all()) and bool((best >= 0).all() and (best <= 1).all())
+    acc = robust_accuracy(model, x, y, [eps], random_start=True, restarts=R, keep_best=True, steps=steps,
+                          generator=torch.Generator().manual_seed(7))[0]
+    assert acc <= min(predict(model, r).eq(y).double().mean().item() for r in runs)
+
+
+class _ModeRecorder(nn.Module):
+    """An MLP with BatchNorm that records the mode of every forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+        self.modes = []
+
+    def forward(self, x):
+        """Logits (B, 2)."""
+        self.modes.append(self.training)
+        return self.net(x)
+
+
+def test_adversarial_training_attacks_in_eval_mode():
+    from dltnotes.attacks import _attack_in_eval_mode
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(32, 4, generator=g)
+    y = torch.randint(0, 2, (32,), generator=g)
+    model = _ModeRecorder()
+    bn = model.net[1]
+    args = dict(eps=0.1, alpha=0.05, steps=3, norm="linf", random_start=True, targeted=False, lo=0.0, hi=1.0,
+                loss_fn=None, generator=torch.Generator().manual_seed(1))
+    for mode in (True, False):
+        model.train(mode)
+        stats = (bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone())
+        _attack_in_eval_mode(model, x, y, **args)
+        assert model.training == mode  # the mode is restored
+        assert all(torch.equal(a, b) for a, b in zip(stats, (bn.running_mean, bn.running_var,
+                                                             bn.num_batches_tracked)))
+    # the test has power: attacking in train mode changes the running statistics
+    model.train()
+    before = bn.running_mean.clone()
+    pgd(model, x, y, 0.1, 0.05, 3)
+    assert not torch.equal(before, bn.running_mean)
+    # in training: every attack pass in eval mode, every update pass in train mode
+    model = _ModeRecorder()
+    steps, attack_steps = 3, 4
+    adversarial_training(model, x, y, eps=0.1, alpha=0.05, attack_steps=attack_steps, lr=0.1, steps=steps,
+                         batch_size=32, record_every=steps)
+    assert int(model.net[1].num_batches_tracked) == steps  # only the updates touched the statistics
+    assert sum(model.modes) == steps
+    assert len(model.modes) - steps == steps * attack_steps + 2  # the attack's passes + the two evaluations
 
 
 def test_quantized_input_errors():
@@ -284,8 +456,6 @@ def test_quantized_input_errors():
     model = Linear(3)
     with pytest.raises(ValueError, match="levels"):
         QuantizedInput(model, 0)
-    with pytest.raises(ValueError, match="dither"):
-        QuantizedInput(model, 4, draws=3)
     with pytest.raises(TypeError, match="Module"):
         QuantizedInput(lambda t: t, 4)
     with pytest.raises(TypeError, match="generator"):
