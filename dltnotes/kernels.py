@@ -32,6 +32,7 @@ __all__ = [
     "KernelFit",
     "FlowPrediction",
     "relu_nngp_ntk",
+    "relu_nngp_ntk_textbook",
     "empirical_ntk",
     "kernel_regression",
     "kernel_gradient_flow",
@@ -199,6 +200,35 @@ def _sin_minus_theta_cos(theta: torch.Tensor, sin_t: torch.Tensor, cos_t: torch.
 
 
 # ----------------------------------------------------------------------------------------------- NNGP and NTK
+def relu_nngp_ntk_textbook(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float = 0.0) -> NNGPNTK:
+    r"""The NNGP/NTK recursion of :func:`relu_nngp_ntk`, written exactly as the theorem states it.
+
+    For reading and for tests: each layer takes the angle as ``arccos`` of the rounded cosine, which loses
+    accuracy for nearly parallel or antipodal inputs (an error ε in the cosine becomes about ε/θ in the angle),
+    and deep or large-``w_std`` networks overflow. :func:`relu_nngp_ntk` computes the same recursion accurately.
+    Arguments and result as for :func:`relu_nngp_ntk` (``x2=None`` means ``x1``); float inputs, any device.
+
+    See :ref:`chap-ntk`.
+    """
+    x1, x2 = _pair(x1, x2)
+    x2 = x1 if x2 is None else x2
+    depth = check_int("depth", depth, min_value=0)
+    w2 = check_real("w_std", w_std, min_value=0.0, min_inclusive=False) ** 2
+    b2 = check_real("b_std", b_std, min_value=0.0) ** 2
+    d = x1.shape[1]
+    cross = w2 * x1 @ x2.T / d + b2                          # Σ¹(x, x')
+    var1 = w2 * (x1 * x1).sum(1) / d + b2                    # Σ¹(x, x)
+    var2 = w2 * (x2 * x2).sum(1) / d + b2                    # Σ¹(x', x')
+    ntk = cross.clone()                                      # Θ¹ = Σ¹
+    for _ in range(depth):
+        scale = torch.sqrt(var1[:, None] * var2[None, :])
+        theta = torch.arccos((cross / scale).clamp(-1.0, 1.0))
+        cross = w2 / (2 * math.pi) * scale * (torch.sin(theta) + (math.pi - theta) * torch.cos(theta)) + b2
+        ntk = cross + w2 * (math.pi - theta) / (2 * math.pi) * ntk
+        var1, var2 = w2 * var1 / 2 + b2, w2 * var2 / 2 + b2  # the diagonal: θ = 0
+    return NNGPNTK(cross, ntk)
+
+
 def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float = 0.0,
                   compiled: bool = False) -> NNGPNTK:
     r"""The infinite-width NNGP and NTK of a fully connected ReLU network (neural-tangents ``stax`` conventions).
@@ -215,6 +245,8 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
         \Theta^{\ell+1} &= \Sigma^{\ell+1} + \tfrac{w^2}{2\pi}(\pi-\theta^\ell)\,\Theta^\ell,
 
     and the result is :math:`(\Sigma^{L+1}, \Theta^{L+1})` with :math:`L` = ``depth``.
+    :func:`relu_nngp_ntk_textbook` is this recursion line by line; the code below computes the same numbers
+    in a form that stays accurate and finite (see **Numerics**).
 
     **Numerics.** The recursion is carried in terms of the log-variances ``log Σ(x, x)``, the angles and the
     ratio ``Θ / sqrt(Σ(x,x) Σ(x',x'))``, so deep or large-``w_std`` networks neither overflow nor underflow

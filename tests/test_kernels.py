@@ -6,25 +6,9 @@ import torch
 from torch import nn
 
 from dltnotes.kernels import (arccos_angle, empirical_ntk, kernel_gradient_flow, kernel_regression,
-                              relu_nngp_ntk)
+                              relu_nngp_ntk, relu_nngp_ntk_textbook)
 from dltnotes.stats import mean_se
 from dltnotes.training import MLP
-
-
-def _naive(x1, x2, depth, w, b):
-    """The textbook recursion with arccos of the rounded cosine (accurate away from θ ≈ 0, π)."""
-    d = x1.shape[1]
-    s12 = w * w * x1 @ x2.T / d + b * b
-    s11 = w * w * (x1 * x1).sum(1) / d + b * b
-    s22 = w * w * (x2 * x2).sum(1) / d + b * b
-    ntk = s12.clone()
-    for _ in range(depth):
-        c = (s12 / torch.sqrt(s11[:, None] * s22[None, :])).clamp(-1, 1)
-        t = torch.arccos(c)
-        s12 = w * w / (2 * math.pi) * torch.sqrt(s11[:, None] * s22[None, :]) * (torch.sin(t) + (math.pi - t) * c) + b * b
-        ntk = s12 + w * w / (2 * math.pi) * (math.pi - t) * ntk
-        s11, s22 = w * w * s11 / 2 + b * b, w * w * s22 / 2 + b * b
-    return s12, ntk
 
 
 @pytest.mark.parametrize("depth,w,b", [(0, 1.0, 0.0), (1, 1.0, 0.0), (3, 1.5, 0.3), (5, 2.0, 1.0)])
@@ -32,7 +16,7 @@ def test_recursion_matches_textbook_formula_off_diagonal(depth, w, b):
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(30, 6, generator=gen, dtype=torch.float64), torch.randn(20, 6, generator=gen, dtype=torch.float64)
     k = relu_nngp_ntk(x, y, depth=depth, w_std=w, b_std=b)
-    nngp, ntk = _naive(x, y, depth, w, b)
+    nngp, ntk = relu_nngp_ntk_textbook(x, y, depth=depth, w_std=w, b_std=b)
     assert k.nngp.shape == k.ntk.shape == (30, 20) and k.nngp.dtype == torch.float64
     assert torch.allclose(k.nngp, nngp, rtol=1e-12, atol=0) and torch.allclose(k.ntk, ntk, rtol=1e-12, atol=0)
 
