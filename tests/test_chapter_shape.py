@@ -196,3 +196,16 @@ assert x < 1
     assert [b.split(": ", 1)[1].split("(")[0] for b in bad] == ["claim", "claim", "claim", "check_less"]
     assert len([n for c in _cells(md) for n in ast.walk(c) if isinstance(n, ast.Assert)]) == 1
 
+
+
+_GLOBAL_STATE = ("set_num_threads", "set_default_dtype", "set_default_tensor_type", "use_deterministic_algorithms",
+                 "set_printoptions", "set_grad_enabled")
+
+
+@pytest.mark.parametrize("md", NOTEBOOKS, ids=IDS)
+def test_no_global_state_changed_behind_the_reader(md):
+    """On Colab a chapter shares the reader's session: thread counts and default dtypes must be left alone
+    (use `dltnotes.runtime.torch_threads(n)` as a context, and float64 per tensor)."""
+    calls = [ast.unparse(node)[:100] for cell in _cells(md) for node in ast.walk(cell)
+             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in _GLOBAL_STATE]
+    assert not calls, "global state changed:\n" + "\n".join(calls)
