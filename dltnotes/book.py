@@ -262,8 +262,11 @@ def check_symbolic(statement: str, lhs, rhs=0, *, detail: str = "") -> None:
     import sympy as sp
 
     statement = _statement(statement)
+    lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
+    if isinstance(lhs, sp.MatrixBase) and not isinstance(rhs, sp.MatrixBase) and rhs == 0:
+        rhs = sp.zeros(*lhs.shape)                            # the default rhs = 0 for a matrix identity
     try:
-        diff = sp.simplify(sp.sympify(lhs) - sp.sympify(rhs))
+        diff = sp.simplify(lhs - rhs)
     except (sp.SympifyError, TypeError) as err:
         raise TypeError(f"lhs and rhs must be sympy expressions or matrices of equal shape ({err})") from None
     zero = diff.is_zero_matrix if isinstance(diff, sp.MatrixBase) else diff == 0

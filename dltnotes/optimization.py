@@ -143,7 +143,7 @@ class GDTrace(NamedTuple):
 
 
 def square_loss_gd_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int,
-                         hessian_every: int = 0) -> GDTrace:
+                         hessian_every: int = 0, seed: int = 0) -> GDTrace:
     """Full-batch GD on ``L(w) = ½‖F(w) − y‖²`` (a sum), recording loss, gradient norm, PL ratio and curvature.
 
     Parameters
@@ -161,6 +161,8 @@ def square_loss_gd_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     hessian_every : int
         Measure ``‖∇²L(w_t)‖`` (by :func:`hessian_spectral_norm`) every this many steps and at the last one;
         ``0`` never does.
+    seed : int
+        Seed of the Lanczos start vectors of those measurements (the descent itself is deterministic).
 
     Returns
     -------
@@ -174,6 +176,7 @@ def square_loss_gd_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
     steps = check_int("steps", steps, min_value=1)
     hessian_every = check_int("hessian_every", hessian_every, min_value=0)
+    seed = check_int("seed", seed, min_value=0)
     w, apply = functional_model(model)
 
     def loss(v):
@@ -189,7 +192,7 @@ def square_loss_gd_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
             raise RuntimeError(f"gradient descent diverged at step {t}; lower the learning rate")
         if hessian_every and (t % hessian_every == 0 or t == steps):
             h_steps.append(t)
-            h_norms.append(hessian_spectral_norm(loss, w))
+            h_norms.append(hessian_spectral_norm(loss, w, seed=seed))
         if t < steps:
             w = (w - lr * g).detach()
     losses, grads = np.array(losses), np.array(grads)

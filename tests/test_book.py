@@ -157,6 +157,7 @@ def test_check_symbolic_proves_and_refutes():
     x = sp.Symbol("x", real=True)
     check_symbolic("(x+1)² expands", (x + 1) ** 2, x**2 + 2 * x + 1)
     check_symbolic("matrix identity", sp.Matrix([[x, 1]]) * 2, sp.Matrix([[2 * x, 2]]))
+    check_symbolic("a matrix that vanishes", sp.Matrix([[x - x, 0]]))
     with pytest.raises(ClaimFailed, match=r"= 2\*x"):
         check_symbolic("a typo", (x + 1) ** 2, x**2 + 1)
 

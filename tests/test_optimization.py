@@ -58,6 +58,11 @@ def test_square_loss_gd_trace_on_a_linear_model_contracts_as_theory_says():
     assert (tr.pl_ratio[:-1] >= k.min().item() * (1 - 1e-9)).all()      # ½‖∇L‖² = ½ rᵀKr ≥ λ_min L
     assert (tr.loss[1:] <= (1 - k.min().item() / k.max().item()) * tr.loss[:-1] * (1 + 1e-9)).all()
     assert list(tr.hessian_steps) == [0, 10, 20, 30]
+    again = square_loss_gd_trace(model, x, y, lr=1 / k.max().item(), steps=30, hessian_every=10, seed=5)
+    assert np.array_equal(again.loss, tr.loss)                          # the seed moves only Lanczos' start
+    assert np.allclose(again.hessian_norm, tr.hessian_norm, rtol=1e-8)
+    with pytest.raises(ValueError, match="seed"):
+        square_loss_gd_trace(model, x, y, lr=0.1, steps=1, seed=-1)
     with pytest.raises(ValueError, match="same n"):
         square_loss_gd_trace(model, x, y[:3], lr=0.1, steps=1)
     with pytest.raises(ValueError, match="lr"):
