@@ -18,11 +18,11 @@ CHAPTERS = ROOT / "chapters"
 INSTALL_CELL = """\
 # Colab or a bare Jupyter: install the book's package if it is missing (hidden on the site)
 import importlib.util, subprocess, sys
-REPO = "your-org/dlt-notes"                      # `make set-repo REPO=owner/name` sets it
+REPO = "your-org/dlt-notes"  # `make set-repo REPO=owner/name` sets it
 if importlib.util.find_spec("dltnotes") is None:
-    if REPO == "your-org" + "/dlt-notes":        # still the placeholder: nothing to install from
-        print("dltnotes is not installed and this copy of the book names no repository yet.\\n"
-              "From a clone of the book: `pip install -e .` (or `make set-repo REPO=owner/name`),\\n"
+    if REPO == "your-org" + "/dlt-notes":  # the placeholder: no repository to install from
+        print("dltnotes is missing and this copy of the book names no repository yet:\\n"
+              "run `pip install -e .` in a clone of the book (or `make set-repo`),\\n"
               "then restart the kernel.")
     else:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q",
@@ -118,3 +118,4 @@ def test_install_cell_explains_itself_while_the_repository_is_a_placeholder(tmp_
                           cwd=tmp_path, env=env, timeout=60)
     assert bare.returncode == 0, bare.stderr
     assert "make set-repo" in bare.stdout and "pip install -e ." in bare.stdout
+    assert max(len(line) for line in INSTALL_CELL.splitlines()) <= 92
