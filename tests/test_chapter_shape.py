@@ -209,3 +209,11 @@ def test_no_global_state_changed_behind_the_reader(md):
     calls = [ast.unparse(node)[:100] for cell in _cells(md) for node in ast.walk(cell)
              if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in _GLOBAL_STATE]
     assert not calls, "global state changed:\n" + "\n".join(calls)
+
+
+@pytest.mark.parametrize("md", NOTEBOOKS, ids=IDS)
+def test_code_fits_the_page(md):
+    """Code cells are read on a page (site, PDF, Colab): no line longer than 92 characters."""
+    code = _split(md)[1]
+    long = [f"{len(line)}: {line[:60]}…" for line in code.split("\n") if len(line) > 92]
+    assert not long, "code lines over 92 characters:\n" + "\n".join(long)
