@@ -113,7 +113,7 @@ def wilson_design(y) -> torch.Tensor:
 
 def wilson_data(n: int, p: float = 0.7, *, n_test: int = 0, seed: int = 0, dtype: torch.dtype = torch.float64,
                 device=None) -> WilsonData:
-    """Draw the data set on which adaptive methods generalise badly (Wilson et al., 2017, Section 3).
+    """Draw the data set on which adaptive methods generalise badly (Wilson et al., 2017).
 
     Labels are ``y_i = +1`` with probability ``p > 1/2`` and ``−1`` otherwise. Example ``i`` has features
     ``x_i1 = y_i``, ``x_i2 = x_i3 = 1`` and a block of five *private* columns ``3 + 5i, …, 3 + 5i + 4`` (0-based)
