@@ -16,11 +16,13 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.kernels` — infinite-width and empirical neural tangent kernels, kernel regression and flow;
 * :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
 * :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
+* :mod:`dltnotes.adaptive` — AdaGrad, RMSProp and Adam on least squares, and the data set on which they
+  generalise badly;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (attacks, book, concentration, data, features, kernels, optimization, plotting, stats, theory,
-               training)
+from . import (adaptive, attacks, book, concentration, data, features, kernels, optimization, plotting, stats,
+               theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -29,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "adaptive",
     "attacks",
     "book",
     "check_close",
