@@ -279,7 +279,7 @@ class LinearNetRun(NamedTuple):
 
     ``steps``: numpy int array ``(records,)`` of the recorded step numbers (``0`` and the last step included);
     ``loss``: tensor ``(..., records)`` of ``½‖Σ31 − W2 W1‖²_F`` at those steps; ``modes``: tensor
-    ``(..., records, r, r)`` of ``Uᵀ W2 W1 V`` (``None`` without ``modes``); ``W1``, ``W2``: the final weights.
+    ``(..., records, p, q)`` of ``Uᵀ W2 W1 V`` (``None`` without ``modes``); ``W1``, ``W2``: the final weights.
     """
 
     steps: np.ndarray
@@ -311,8 +311,9 @@ def linear_net_gd(W1: torch.Tensor, W2: torch.Tensor, sigma31: torch.Tensor, *, 
     steps : int
         Number of steps ``≥ 0``.
     modes : (U, V), optional
-        ``U (n_out, r)`` and ``V (n_in, r)``: record the mode matrix ``Uᵀ W2 W1 V`` (its diagonal holds the mode
-        strengths, its off-diagonal the coupling between modes).
+        ``U (n_out, p)`` and ``V (n_in, q)``: record ``Uᵀ W2 W1 V``. With the singular vectors of ``Σ31``
+        (``p = q = r``) this is the mode matrix: its diagonal holds the mode strengths, its off-diagonal the
+        coupling between modes. With identities it is the product ``W2 W1`` itself.
     record_every : int
         Record at steps ``0, record_every, 2·record_every, …`` and at the last step.
     desc : str, optional
@@ -343,8 +344,8 @@ def linear_net_gd(W1: torch.Tensor, W2: torch.Tensor, sigma31: torch.Tensor, *, 
         U, V = modes
         check_tensor("U", U, ndim=2, floating=True)
         check_tensor("V", V, ndim=2, floating=True)
-        if U.shape[0] != n_out or V.shape[0] != n_in or U.shape[1] != V.shape[1]:
-            raise ValueError(f"modes must be U ({n_out}, r) and V ({n_in}, r), got {tuple(U.shape)} and "
+        if U.shape[0] != n_out or V.shape[0] != n_in:
+            raise ValueError(f"modes must be U ({n_out}, p) and V ({n_in}, q), got {tuple(U.shape)} and "
                              f"{tuple(V.shape)}")
         U, V = U.to(W1), V.to(W1)
     try:

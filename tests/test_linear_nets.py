@@ -258,6 +258,10 @@ def test_linear_net_gd_batches_and_rejects_bad_input():
         linear_net_gd(W1, W2, S, lr=0.1, steps=1, modes=torch.eye(2))
     with pytest.raises(ValueError, match="modes must be U"):
         linear_net_gd(W1, W2, S, lr=0.1, steps=1, modes=(torch.eye(3, dtype=torch.float64),) * 2)
+    eye = (torch.eye(2, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    prod = linear_net_gd(W1, W2, S, lr=0.05, steps=10, record_every=5, modes=eye)   # records W2 W1
+    torch.testing.assert_close(prod.modes[:, -1], run.W2 @ run.W1)
+    assert prod.modes.shape == (4, 3, 2, 3)
     with pytest.raises(ValueError, match="do not broadcast"):
         linear_net_gd(W1, W2[:3], S, lr=0.1, steps=1)
     with pytest.raises(TypeError, match="floating"):
