@@ -18,11 +18,13 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
 * :mod:`dltnotes.adaptive` — AdaGrad, RMSProp and Adam on least squares, and the data set on which they
   generalise badly;
+* :mod:`dltnotes.linear_nets` — deep linear networks: Saxe's closed form, the exact map of gradient descent,
+  mode tracking and the hierarchical data set;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, concentration, data, features, kernels, optimization, plotting, stats,
-               theory, training)
+from . import (adaptive, attacks, book, concentration, data, features, kernels, linear_nets, optimization, plotting,
+               stats, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -48,6 +50,7 @@ __all__ = [
     "features",
     "glue",
     "kernels",
+    "linear_nets",
     "optimization",
     "plotting",
     "progress",
