@@ -20,11 +20,12 @@ Small modules by topic, each readable top to bottom:
   generalise badly;
 * :mod:`dltnotes.linear_nets` — deep linear networks: Saxe's closed form, the exact map of gradient descent,
   mode tracking and the hierarchical data set;
+* :mod:`dltnotes.shallow1d` — shallow ReLU networks on the line: representational cost, min-norm splines;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
 from . import (adaptive, attacks, book, concentration, data, features, kernels, linear_nets, optimization, plotting,
-               stats, theory, training)
+               shallow1d, stats, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -55,6 +56,7 @@ __all__ = [
     "plotting",
     "progress",
     "seed_everything",
+    "shallow1d",
     "stats",
     "theory",
     "training",
