@@ -167,7 +167,7 @@ def mlp_to_implicit(weights, biases) -> ImplicitModel:
     strictly block lower triangular (block ``(l, l−1)`` is ``W_l``), so ``A^{L−1} = 0``, ``λ_PF(|A|) = 0`` and
     the iteration from ``x = 0`` reaches the equilibrium after ``L − 1`` steps; ``B`` feeds ``u`` to the first
     block (``W_1``), ``C`` reads the last (``W_L``), ``D = 0``; ``b`` stacks ``b_1, …, b_{L−1}``, ``c = b_L``
-    (El Ghaoui et al. 2021, §2). See :ref:`chap-implicit-models`.
+    (El Ghaoui et al. 2021). See :ref:`chap-implicit-models`.
     """
     weights, biases = _check_mlp(weights, biases)
     dtype, dev = weights[0].dtype, weights[0].device
@@ -202,7 +202,7 @@ def perron_frobenius(A: torch.Tensor) -> float:
 
 def is_well_posed(A: torch.Tensor) -> bool:
     """``λ_PF(|A|) < 1``: the sufficient condition for ``x = φ(A x + B u + b)`` to have exactly one solution for
-    every ``u`` and every 1-Lipschitz non-decreasing ``φ`` (El Ghaoui et al. 2021, Thm. 2.2)."""
+    every ``u`` and every 1-Lipschitz non-decreasing ``φ`` (El Ghaoui et al. 2021)."""
     return perron_frobenius(A) < 1.0
 
 
@@ -278,7 +278,7 @@ def implicit_gradients(model: ImplicitModel, u: torch.Tensor, dloss_dy: torch.Te
     ``u`` ``(m, p)``; ``dloss_dy`` ``(m, q)``, the gradient of the loss with respect to the outputs; ``x`` the
     equilibrium ``(m, n)`` if already solved (else :func:`fixed_point` is called with ``solver``). For the
     square loss ``½ Σ ‖ŷ − y‖²``, ``dloss_dy = ŷ − y``. Returns :class:`ImplicitGradients`. For ReLU, ``φ'(0)``
-    is taken as 0. See :ref:`chap-implicit-models` (El Ghaoui et al. 2021, §4; Bai et al. 2019, Thm. 1).
+    is taken as 0. See :ref:`chap-implicit-models` (El Ghaoui et al. 2021; Bai et al. 2019).
     """
     model = _check_model(model)
     u = _check_input(u, model)
@@ -327,7 +327,7 @@ def ep_gradient(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, beta: fl
     ``(∂_θE(x^β) − ∂_θE(x^{−β})) / (2β)`` (``symmetric=True``), with ``∂E/∂A = −½ Σ x xᵀ`` (along symmetric
     directions), ``∂E/∂B = −Σ x uᵀ``, ``∂E/∂b = −Σ x``. As ``β → 0`` it tends to the true gradient (for ``A``:
     the symmetric part of :func:`implicit_gradients`' ``A``) with error ``O(β)``, or ``O(β²)`` when symmetric
-    (Scellier & Bengio 2017, Thm. 1; :ref:`chap-implicit-models`).
+    (Scellier & Bengio 2017; :ref:`chap-implicit-models`).
 
     ``u`` ``(m, p)``, ``y`` ``(m, q)``, ``beta > 0``. Returns ``(grad_A, grad_B, grad_b)``.
     """
