@@ -21,11 +21,13 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.linear_nets` — deep linear networks: Saxe's closed form, the exact map of gradient descent,
   mode tracking and the hierarchical data set;
 * :mod:`dltnotes.shallow1d` — shallow ReLU networks on the line: representational cost, min-norm splines;
+* :mod:`dltnotes.implicit` — implicit (equilibrium) models, their well-posedness and gradients, equilibrium
+  propagation;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, concentration, data, features, kernels, linear_nets, optimization, plotting,
-               shallow1d, stats, theory, training)
+from . import (adaptive, attacks, book, concentration, data, features, implicit, kernels, linear_nets, optimization,
+               plotting, shallow1d, stats, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -50,6 +52,7 @@ __all__ = [
     "device",
     "features",
     "glue",
+    "implicit",
     "kernels",
     "linear_nets",
     "optimization",
