@@ -16,11 +16,12 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.kernels` — infinite-width and empirical neural tangent kernels, kernel regression and flow;
 * :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
 * :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
+* :mod:`dltnotes.expressivity` — sawtooth and Yarotsky networks, exact activation breakpoints on a line;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (attacks, book, concentration, data, features, kernels, optimization, plotting, stats, theory,
-               training)
+from . import (attacks, book, concentration, data, expressivity, features, kernels, optimization, plotting, stats,
+               theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -39,6 +40,7 @@ __all__ = [
     "claim",
     "ClaimFailed",
     "expect_failure",
+    "expressivity",
     "concentration",
     "data",
     "device",
