@@ -23,11 +23,12 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.shallow1d` — shallow ReLU networks on the line: representational cost, min-norm splines;
 * :mod:`dltnotes.implicit` — implicit (equilibrium) models, their well-posedness and gradients, equilibrium
   propagation;
+* :mod:`dltnotes.expressivity` — sawtooth and Yarotsky networks, exact activation breakpoints on a line;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, concentration, data, features, implicit, kernels, linear_nets, optimization,
-               plotting, shallow1d, stats, theory, training)
+from . import (adaptive, attacks, book, concentration, data, expressivity, features, implicit, kernels, linear_nets,
+               optimization, plotting, shallow1d, stats, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -47,6 +48,7 @@ __all__ = [
     "claim",
     "ClaimFailed",
     "expect_failure",
+    "expressivity",
     "concentration",
     "data",
     "device",
