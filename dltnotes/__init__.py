@@ -16,11 +16,12 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.kernels` — infinite-width and empirical neural tangent kernels, kernel regression and flow;
 * :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
 * :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
+* :mod:`dltnotes.symmetry` — symmetries of a loss, conserved quantities and their exact per-step change;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (attacks, book, concentration, data, features, kernels, optimization, plotting, stats, theory,
-               training)
+from . import (attacks, book, concentration, data, features, kernels, optimization, plotting, stats, symmetry,
+               theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -50,6 +51,7 @@ __all__ = [
     "progress",
     "seed_everything",
     "stats",
+    "symmetry",
     "theory",
     "training",
 ]
