@@ -447,17 +447,15 @@ def loss_gradient_and_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, di
     """The gradient ``g`` and the Hessian-vector product ``H v`` of the loss at the model's parameters.
 
     ``direction`` maps some parameter names to tensors of their shapes (``v`` is zero on the others).
-    Forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``), one pass; the model is not changed.
-    Returns two dicts over all parameter names. ``loss``: a name of :data:`dltnotes.training.LOSSES` or a
-    callable ``(outputs, targets) -> scalar``.
+    Double backward: ``H v = ∇⟨∇L, v⟩`` with ``v`` held fixed; the model is not changed. Returns two dicts of
+    detached tensors over all parameter names. ``loss``: a name of :data:`dltnotes.training.LOSSES` or a callable
+    ``(outputs, targets) -> scalar``.
     """
-    from torch.func import functional_call, grad, jvp
-
     from .training import loss_fn
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    params = {k: v.detach() for k, v in model.named_parameters()}
+    params = dict(model.named_parameters())
     if not isinstance(direction, Mapping):
         raise TypeError(f"direction must be a mapping name → tensor, got {type(direction).__name__}")
     for k, v in direction.items():
@@ -467,10 +465,18 @@ def loss_gradient_and_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, di
         if v.shape != params[k].shape:
             raise ValueError(f"direction[{k!r}] has shape {tuple(v.shape)}, the parameter {tuple(params[k].shape)}")
     f = loss_fn(loss)
-    tangent = {k: direction[k].to(params[k]) if k in direction else torch.zeros_like(p) for k, p in params.items()}
-    g_fn = grad(lambda p: f(functional_call(model, p, (x,)), y))
-    g, hv = jvp(g_fn, (params,), (tangent,))
-    return dict(g), dict(hv)
+    names = list(params)
+    with torch.enable_grad():
+        value = f(model(x), y)
+        g = torch.autograd.grad(value, [params[k] for k in names], create_graph=True, allow_unused=True)
+        g = [torch.zeros_like(params[k]) if gi is None else gi for k, gi in zip(names, g)]
+        dot = sum((gi * direction[k].detach().to(gi)).sum() for k, gi in zip(names, g) if k in direction)
+        if isinstance(dot, torch.Tensor) and dot.requires_grad:
+            hv = torch.autograd.grad(dot, [params[k] for k in names], allow_unused=True)
+        else:  # the gradient does not depend on the parameters along v
+            hv = [None] * len(names)
+    hv = [torch.zeros_like(params[k]) if h is None else h for k, h in zip(names, hv)]
+    return ({k: gi.detach() for k, gi in zip(names, g)}, {k: h.detach() for k, h in zip(names, hv)})
 
 
 # --------------------------------------------------------------------------------------------- tracking
@@ -510,15 +516,17 @@ def _member_stats(t: torch.Tensor, g: torch.Tensor, axis: int | None, lr: float,
     return s.movedim(axis + 1, 1).reshape(7, t.shape[axis], -1).sum(-1)
 
 
-def _step_record(sym: Symmetry, params, lr: float, wd: float) -> dict[str, torch.Tensor]:
+def _step_record(sym: Symmetry, params, lr: float, wd: float, cache: dict) -> dict[str, torch.Tensor]:
     """One step's records for :func:`track`, from one pass over the groups (a faster route than the public
-    functions, which the unit tests compare it with)."""
+    functions, which the unit tests compare it with). ``cache`` holds the member statistics of this step."""
     signed = unsigned = 0
     for sign, members in ((1, sym.up), (-1, sym.down)):
         for n, a in members:
-            p = params[n].detach()
-            g = params[n].grad if params[n].grad is not None else torch.zeros_like(p)
-            st = _member_stats(p, g, a, lr, wd)
+            if (n, a) not in cache:
+                p = params[n].detach()
+                g = params[n].grad if params[n].grad is not None else torch.zeros_like(p)
+                cache[n, a] = _member_stats(p, g, a, lr, wd)
+            st = cache[n, a]
             signed, unsigned = signed + sign * st, unsigned + st
     if sym.kind == "translation":
         q = signed[0]
@@ -597,8 +605,9 @@ def track(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, symmetries: Map
             losses.append(value.detach())
             for k, p in params.items():
                 sq_norms[k].append(p.detach().pow(2).sum())
+            cache = {}
             for name, sym in symmetries.items():
-                for key, v in _step_record(sym, params, lr, weight_decay).items():
+                for key, v in _step_record(sym, params, lr, weight_decay, cache).items():
                     rec[key][name].append(v)
         opt.step()
     with torch.no_grad():
