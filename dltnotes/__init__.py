@@ -24,11 +24,12 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.implicit` — implicit (equilibrium) models, their well-posedness and gradients, equilibrium
   propagation;
 * :mod:`dltnotes.expressivity` — sawtooth and Yarotsky networks, exact activation breakpoints on a line;
+* :mod:`dltnotes.symmetry` — symmetries of a loss, conserved quantities and their exact per-step change;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
 from . import (adaptive, attacks, book, concentration, data, expressivity, features, implicit, kernels, linear_nets,
-               optimization, plotting, shallow1d, stats, theory, training)
+               optimization, plotting, shallow1d, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -63,6 +64,7 @@ __all__ = [
     "seed_everything",
     "shallow1d",
     "stats",
+    "symmetry",
     "theory",
     "training",
 ]
