@@ -62,7 +62,7 @@ def yarotsky_square(m) -> nn.Sequential:
     Architecture: m hidden layers of width 3 (3m ReLUs), float64. Hidden layer s holds relu(Δ^(s−1)(x)),
     relu(Δ^(s−1)(x) − ½) (the sawtooth of :func:`sawtooth_net`) and relu(f_(s−1)(x)), which equals
     f_(s−1)(x) because every f_s is ≥ 0 on [0, 1] (f_0(x) = x). The output layer subtracts Δᵐ/4ᵐ.
-    On [0, 1], sup |f_m − x²| = 2^(−2m−2), attained at the midpoints (2j + 1)/2^(m+1) of the grid.
+    On [0, 1], ``sup |f_m − x²| = 2^(−2m−2)``, attained at the midpoints (2j + 1)/2^(m+1) of the grid.
 
     ``m``: an integer ≥ 1. Returns an ``nn.Sequential`` mapping ``(n, 1)`` to ``(n, 1)``.
     See :ref:`chap-depth-separation`; Yarotsky, *Error bounds for approximations with deep ReLU networks*
@@ -188,7 +188,7 @@ def rao_blackwell_crossings(model, x0, u, bias_std, t0=0.0, t1=1.0) -> torch.Ten
     earlier layers and the neuron's incoming weights) and b ~ N(0, bias_std²) independent of g, the number of
     zeros of z on (t0, t1) is the number of t with g(t) = −b, so its conditional expectation is the Banach
     indicatrix integral ∫|g′(t)| φ_b(−g(t)) dt. On a piece [t_j, t_(j+1)] where g is affine this integral is
-    |Φ(g(t_(j+1))/σ_b) − Φ(g(t_j)/σ_b)|, so the sum is exact. Averaging the measured count minus this estimate
+    ``|Φ(g(t_(j+1))/σ_b) − Φ(g(t_j)/σ_b)|``, so the sum is exact. Averaging the measured count minus this estimate
     over random networks has mean 0 (the Rao–Blackwell identity of :ref:`chap-depth-separation`) when the
     biases really are N(0, bias_std²) and independent of everything else.
 
@@ -223,10 +223,11 @@ def rao_blackwell_crossings(model, x0, u, bias_std, t0=0.0, t1=1.0) -> torch.Ten
 
 
 def l1_distance_unit_interval(f, g) -> float:
-    """∫₀¹ |f(x) − g(x)| dx, exactly (up to round-off), for two ReLU networks with scalar input and output.
+    """``∫₀¹ |f(x) − g(x)| dx``, exactly (up to round-off), for two ReLU networks with scalar input and output.
 
     Both networks are affine between the union of their activation breakpoints on [0, 1]
-    (:func:`activation_breakpoints`); on each such piece the integral of |affine| has a closed form.
+    (:func:`activation_breakpoints`); on each such piece the integral of the absolute value of an affine function has a
+    closed form.
 
     ``f, g``: ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU`` with input and output size 1. Returns a float.
     See :ref:`chap-depth-separation`.

@@ -30,7 +30,7 @@ import torch
 
 from ._validate import check_bool, check_int, check_real, check_tensor
 
-__all__ = ["ImplicitModel", "FixedPoint", "ImplicitGradients", "ACTIVATIONS", "mlp_to_implicit",
+__all__ = ["ImplicitModel", "FixedPoint", "ImplicitGradients", "mlp_to_implicit",
            "mlp_forward", "perron_frobenius", "is_well_posed", "implicit_step", "fixed_point",
            "implicit_forward", "implicit_gradients", "ep_gradient"]
 

@@ -258,11 +258,11 @@ def relu_nngp_ntk(x1, x2=None, *, depth: int, w_std: float = 1.0, b_std: float =
     **What it optimises, and why each trick is safe** (the unit tests compare every path with
     :func:`relu_nngp_ntk_textbook` and with a 60-digit evaluation of the same recursion):
 
-    * *Square tiles* of :data:`_TILE` rows: the pairs of a tile are independent, so evaluating them block by
+    * *Square tiles* of ``_TILE`` rows: the pairs of a tile are independent, so evaluating them block by
       block changes only the memory traffic (blocks stay in cache), never the arithmetic of a pair.
     * *Symmetry*: with ``x2=None`` only tiles on or above the diagonal are computed and the others are copied
       from them after all are written; the result is exactly symmetric, as the kernel is.
-    * *Separable per-input factors* (:class:`_LayerStats`): ``Σ(x, x)`` does not depend on the partner, so its
+    * *Separable per-input factors* (``_LayerStats``): ``Σ(x, x)`` does not depend on the partner, so its
       logarithm, and the factors of each layer's update that depend on one input only, are computed once per row
       instead of once per pair. They are the same numbers, computed in fewer operations.
     * *Angles*: ``arccos`` of a rounded cosine loses accuracy when ``|cos θ|`` is near 1 (an error ε becomes

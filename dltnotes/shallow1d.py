@@ -5,7 +5,7 @@ A width-``m`` network with one input, one output and *unregularised* biases is
     f(x) = Σ_i a_i relu(w_i x + b_i) + c,
 
 stored as a :class:`ShallowNet` of four float64 numpy arrays. Savarese et al. (2019) showed that the least
-``½ Σ (a_i² + w_i²)`` over all networks (any width) that represent ``f`` is the *representational cost*
+``½ Σ (a_i² + w_i²)`` over all networks (any width) that represent ``f`` is the *representational cost*::
 
     R(f) = max( ∫|f″|, |f′(−∞) + f′(+∞)| ),
 
