@@ -142,9 +142,10 @@ def main(argv=None) -> int:
         context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:"))
                       else r.abort())
         page = context.new_page()
+        page.set_default_timeout(600_000)       # one page holds the whole book: minutes on a loaded machine
         page.goto(page_file.as_uri(), wait_until="load")
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                               timeout=120_000)
+                               timeout=600_000)
         page.evaluate("() => MathJax.startup.promise")
         chapters = page.evaluate(PREPARE_JS, meta)
         page.emulate_media(media="print")
