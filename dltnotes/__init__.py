@@ -25,10 +25,11 @@ Small modules by topic, each readable top to bottom:
   propagation;
 * :mod:`dltnotes.expressivity` — sawtooth and Yarotsky networks, exact activation breakpoints on a line;
 * :mod:`dltnotes.symmetry` — symmetries of a loss, conserved quantities and their exact per-step change;
+* :mod:`dltnotes.bounds` — spectral complexity, normalised margins and the spectrally-normalised margin bound;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, concentration, data, expressivity, features, implicit, kernels, linear_nets,
+from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, features, implicit, kernels, linear_nets,
                optimization, plotting, shallow1d, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
@@ -41,6 +42,7 @@ __all__ = [
     "adaptive",
     "attacks",
     "book",
+    "bounds",
     "check_close",
     "check_exact",
     "check_less",
