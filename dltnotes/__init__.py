@@ -29,8 +29,8 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, features, implicit, kernels, linear_nets,
-               optimization, plotting, shallow1d, stats, symmetry, theory, training)
+from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, features, implicit, kernels,
+               linear_nets, optimization, plotting, shallow1d, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
