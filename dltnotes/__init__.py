@@ -27,11 +27,12 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.symmetry` — symmetries of a loss, conserved quantities and their exact per-step change;
 * :mod:`dltnotes.memorisation` — the Gram matrix H^∞ of a wide two-layer ReLU net, exact permutation means of
   label quadratic forms, the Arora et al. complexity bound;
+* :mod:`dltnotes.bounds` — spectral complexity, normalised margins and the spectrally-normalised margin bound;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, concentration, data, expressivity, features, implicit, kernels, linear_nets,
-               memorisation, optimization, plotting, shallow1d, stats, symmetry, theory, training)
+from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, features, implicit, kernels,
+               linear_nets, memorisation, optimization, plotting, shallow1d, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -43,6 +44,7 @@ __all__ = [
     "adaptive",
     "attacks",
     "book",
+    "bounds",
     "check_close",
     "check_exact",
     "check_less",
