@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
-# Progress bars off and a non-interactive matplotlib backend, here and in every kernel nbval starts.
+# Progress bars off, here and in every kernel nbval starts. The kernels keep ipykernel's inline matplotlib
+# backend (no MPLBACKEND): their figures are the book's figures (PNG outputs), and Agg would leave only
+# "<Figure size …>" text. This process itself draws off-screen.
 os.environ.setdefault("DLTNOTES_QUIET", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
+if os.environ.get("MPLBACKEND", "").lower() == "agg":
+    del os.environ["MPLBACKEND"]
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
 # Ledger recording belongs to the book build: only a chapter's own kernel gets these (below), never a test.
 os.environ.pop("DLTNOTES_LEDGER_DIR", None)
 os.environ.pop("DLTNOTES_DOCNAME", None)

@@ -5,7 +5,7 @@ from ``file://`` with every other request refused (no network), and must show:
 
 * its mathematics typeset: MathJax finished, no raw TeX delimiters (``\\(``, ``\\[``, ``$$``) left in the visible
   text outside code, and no MathJax error boxes (an undefined macro, a TeX syntax error);
-* every image loaded (natural width > 0);
+* every image loaded (natural width > 0), and no figure output left as text ("<Figure size …>");
 * no console error and no uncaught exception;
 * no request that needed the network;
 * on a chapter page (a notebook), the launch (Colab) button and the download buttons, with the downloads present.
@@ -115,6 +115,11 @@ def _page_problems(browser, path: Path) -> list[str]:
         if delim in text:
             i = text.index(delim)
             problems.append(f"raw TeX {delim!r} in the text: …{text[max(0, i - 40):i + 40]!r}…")
+    outputs = page.evaluate("() => document.body.innerText")      # cell outputs included
+    for placeholder in ("<Figure size", "<matplotlib."):   # a figure output that was never drawn as an image
+        if placeholder in outputs:
+            i = outputs.index(placeholder)
+            problems.append(f"a figure shown as text: …{outputs[i:i + 60]!r}…")
     errors = page.evaluate("() => Array.from(document.querySelectorAll('mjx-merror'))"
                            ".map(e => e.getAttribute('data-mjx-error') || e.textContent)")
     problems += [f"MathJax error: {e}" for e in errors]
