@@ -25,11 +25,13 @@ Small modules by topic, each readable top to bottom:
   propagation;
 * :mod:`dltnotes.expressivity` — sawtooth and Yarotsky networks, exact activation breakpoints on a line;
 * :mod:`dltnotes.symmetry` — symmetries of a loss, conserved quantities and their exact per-step change;
+* :mod:`dltnotes.interp` — random projections and Fourier features, Gaussian and Laplace kernels,
+  interpolating nearest neighbours;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, concentration, data, expressivity, features, implicit, kernels, linear_nets,
-               optimization, plotting, shallow1d, stats, symmetry, theory, training)
+from . import (adaptive, attacks, book, concentration, data, expressivity, features, implicit, interp, kernels,
+               linear_nets, optimization, plotting, shallow1d, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -56,6 +58,7 @@ __all__ = [
     "features",
     "glue",
     "implicit",
+    "interp",
     "kernels",
     "linear_nets",
     "optimization",
