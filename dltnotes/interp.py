@@ -3,8 +3,8 @@ and the weighted interpolating nearest-neighbour rule.
 
 **Conventions.**
 
-* Gaussian kernel ``k(x, y) = exp(−‖x − y‖² / (2 σ²))``, Laplace kernel ``k(x, y) = exp(−‖x − y‖ / σ)``, with
-  ``σ = bandwidth``; both have ``k(x, x) = 1``. Kernel matrices are computed in the dtype of the inputs (use
+* Gaussian kernel ``k(x, y) = exp(−‖x − y‖² / (2 σ²))``, Laplace kernel ``k(x, y) = exp(−‖x − y‖ / σ)``,
+  with ``σ = bandwidth``; both have ``k(x, x) = 1``. Kernel matrices are computed in the dtype of the inputs (use
   float64 for interpolation: Gaussian Gram matrices are ill-conditioned).
 * Random Fourier features (Rahimi and Recht, 2007): ``z(x) = sqrt(2/D) cos(W x + b)`` with the ``D`` rows of
   ``W`` drawn from ``N(0, σ⁻² I)`` and ``b ~ U[0, 2π)``, so that ``E z(x)·z(y)`` is the Gaussian kernel of
@@ -56,7 +56,7 @@ def _pair(x1, x2) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _sq_dist(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-    """Squared distances ``(n1, n2)``, clamped at 0 (the expansion ‖a‖² + ‖b‖² − 2 a·b can round below 0)."""
+    """Squared distances ``(n1, n2)``, clamped at 0 (‖a‖² + ‖b‖² − 2 a·b can round below 0)."""
     d2 = (x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] - 2.0 * x1 @ x2.T
     return d2.clamp_min(0.0)
 
@@ -115,8 +115,9 @@ def rff_variance(k, n_features: int):
 
 
 def jl_failure_bound(m: int, eps):
-    """The Johnson–Lindenstrauss tail bound ``2 exp(−m (ε² − ε³) / 4)`` on ``P(|‖Pu‖²/‖u‖² − 1| > ε)``
-    for ``P = G / sqrt(m)``, ``G`` an ``m × d`` standard Gaussian matrix; ``m ≥ 1``, ``ε ∈ (0, 1)``.
+    """The Johnson–Lindenstrauss tail bound ``2 exp(−m (ε² − ε³) / 4)``
+    on ``P(|‖Pu‖²/‖u‖² − 1| > ε)`` for ``P = G / sqrt(m)``, ``G`` an ``m × d`` standard Gaussian matrix;
+    ``m ≥ 1``, ``ε ∈ (0, 1)``.
 
     Numbers or arrays. See :ref:`chap-interpolation`; Dasgupta and Gupta (2003).
     """
