@@ -28,11 +28,14 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.memorisation` — the Gram matrix H^∞ of a wide two-layer ReLU net, exact permutation means of
   label quadratic forms, the Arora et al. complexity bound;
 * :mod:`dltnotes.bounds` — spectral complexity, normalised margins and the spectrally-normalised margin bound;
+* :mod:`dltnotes.interp` — random projections and Fourier features, Gaussian and Laplace kernels,
+  interpolating nearest neighbours;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, features, implicit, kernels,
-               linear_nets, memorisation, optimization, plotting, shallow1d, stats, symmetry, theory, training)
+from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, features, implicit, interp,
+               kernels, linear_nets, memorisation, optimization, plotting, shallow1d, stats, symmetry, theory,
+               training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -60,6 +63,7 @@ __all__ = [
     "features",
     "glue",
     "implicit",
+    "interp",
     "kernels",
     "linear_nets",
     "memorisation",
