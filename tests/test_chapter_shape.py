@@ -217,3 +217,18 @@ def test_code_fits_the_page(md):
     code = _split(md)[1]
     long = [f"{len(line)}: {line[:60]}…" for line in code.split("\n") if len(line) > 92]
     assert not long, "code lines over 92 characters:\n" + "\n".join(long)
+
+
+@pytest.mark.parametrize("md", NOTEBOOKS, ids=IDS)
+def test_no_code_cell_inside_a_directive(md):
+    """myst-nb runs only top-level code cells: one inside a `:::` block (a solution) is not rendered as a cell."""
+    depth, nested = 0, []
+    for number, line in enumerate(md.read_text(encoding="utf-8").split("\n"), start=1):
+        stripped = line.strip()
+        if stripped.startswith(":::{"):
+            depth += 1
+        elif stripped == ":::" and depth:
+            depth -= 1
+        elif stripped.startswith("```{code-cell}") and depth:
+            nested.append(number)
+    assert not nested, f"code cells inside a ::: block at lines {nested}"
