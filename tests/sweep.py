@@ -4,7 +4,7 @@ The contract (issue "Claims that can fail"): every chapter passes all its claims
 ``SEED`` = 0, and at ``SEED`` ∈ {1, 2} with ``SCALE`` = 1. Each run reads the MyST chapter with jupytext, inserts
 a cell right after the one tagged ``parameters`` that sets ``SCALE`` and ``SEED`` (as papermill does), and
 executes it with nbclient in a fresh kernel, in the repository's environment (``PYTHONPATH`` = this checkout, one
-BLAS thread per kernel, progress bars off, no ledger recording). Runs are spread over ``--jobs`` workers.
+BLAS thread per kernel, progress bars off, figures drawn by the inline backend, no ledger recording). Runs are spread over ``--jobs`` workers.
 
 The table has one row per chapter and one column per setting: ``✔ seconds (claims)`` or ``✘ seconds`` with the
 error below the table. The exit status is 1 when any run failed.
@@ -58,8 +58,10 @@ def run_one(md: str, scale: float, seed: int, timeout: int) -> tuple[str, float,
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    os.environ.update(DLTNOTES_QUIET="1", MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for var in ("DLTNOTES_LEDGER_DIR", "DLTNOTES_DOCNAME"):
+    os.environ.update(DLTNOTES_QUIET="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    # no MPLBACKEND: the kernel's inline backend draws every figure, as the book build does (a label that
+    # matplotlib's mathtext cannot parse fails only when the figure is drawn)
+    for var in ("DLTNOTES_LEDGER_DIR", "DLTNOTES_DOCNAME", "MPLBACKEND"):
         os.environ.pop(var, None)
     nb = _inject(jupytext.read(md), scale, seed)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
