@@ -16,11 +16,13 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.kernels` — infinite-width and empirical neural tangent kernels, kernel regression and flow;
 * :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
 * :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
+* :mod:`dltnotes.factorization` — implicit bias of factorised models: diagonal networks, matrix sensing, the
+  convex programmes (LP, entropy projection, minimum-trace SDP) that name their limits;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (attacks, book, concentration, data, features, kernels, optimization, plotting, stats, theory,
-               training)
+from . import (attacks, book, concentration, data, factorization, features, kernels, optimization, plotting,
+               stats, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -40,6 +42,7 @@ __all__ = [
     "ClaimFailed",
     "expect_failure",
     "concentration",
+    "factorization",
     "data",
     "device",
     "features",
