@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "check_array",
     "check_int",
     "check_real",
     "check_bool",
@@ -100,3 +101,25 @@ def check_tensor(
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} contains NaN or infinite entries")
     return value
+
+
+def check_array(name: str, value) -> np.ndarray:
+    """A finite, non-empty float64 numpy array from a numpy array, a tensor, a number or a nested list."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}")
+        value = value.detach().cpu().to(torch.float64).numpy()
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except Exception as err:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array of real numbers ({err})") from None
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite entries")
+    return arr

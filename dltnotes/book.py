@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ._validate import check_bool, check_real
+from ._validate import check_array, check_bool, check_real
 
 __all__ = ["Claim", "ClaimFailed", "KINDS", "claim", "check_exact", "check_symbolic", "check_close",
            "check_slope", "check_less", "expect_failure", "read_ledger", "glue"]
@@ -168,24 +168,7 @@ def _scalar(name: str, value) -> float:
 
 def _array(name: str, value) -> np.ndarray:
     """A finite float64 array from a number, a sequence, a numpy array or a tensor."""
-    if isinstance(value, torch.Tensor):
-        if value.is_complex():
-            raise TypeError(f"{name} must be real, got a tensor of dtype {value.dtype}")
-        value = value.detach().cpu().to(torch.float64).numpy() if value.dtype != torch.bool else value
-    if isinstance(value, str) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
-        raise TypeError(f"{name} must hold real numbers, got {type(value).__name__}")
-    try:
-        arr = np.asarray(value)
-    except Exception as err:  # ragged sequences and the like
-        raise TypeError(f"{name} must be a number or an array of numbers ({err})") from None
-    if arr.dtype.kind not in "iuf" or arr.dtype == np.bool_:
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
+    return check_array(name, value)
 
 
 def _k(k) -> float:

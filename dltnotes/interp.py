@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from ._validate import check_int, check_real, check_tensor
+from .kernels import _as_matrix as _matrix
+from .kernels import _pair as _kernel_pair
 
 __all__ = [
     "gaussian_kernel",
@@ -34,25 +36,11 @@ __all__ = [
 ]
 
 
-def _matrix(name: str, x) -> torch.Tensor:
-    if isinstance(x, np.ndarray):
-        if not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"{name} must have a floating dtype, got numpy {x.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    return check_tensor(name, x, ndim=2, floating=True)
-
-
 def _pair(x1, x2) -> tuple[torch.Tensor, torch.Tensor]:
-    x1 = _matrix("x1", x1)
-    if x2 is None:
-        return x1, x1
-    x2 = _matrix("x2", x2)
-    if x2.shape[1] != x1.shape[1]:
-        raise ValueError(f"x1 and x2 must have the same number of columns, got {x1.shape[1]} and {x2.shape[1]}")
-    if x2.dtype != x1.dtype or x2.device != x1.device:
-        raise TypeError(f"x1 and x2 must share dtype and device, got {x1.dtype}/{x1.device} and "
-                        f"{x2.dtype}/{x2.device}")
-    return x1, x2
+    """Validated ``(n1, d)`` and ``(n2, d)`` float tensors (as :mod:`dltnotes.kernels` checks them); ``x2=None``
+    means ``x1``."""
+    x1, x2 = _kernel_pair(x1, x2)
+    return x1, (x1 if x2 is None else x2)
 
 
 def _sq_dist(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
