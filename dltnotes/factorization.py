@@ -17,7 +17,7 @@ interpolant among many, and a convex programme names it.
   integrates its gradient flow, for the example of Razin and Cohen in which no norm explains the limit.
 
 Conventions: all solvers work in float64 numpy and accept numpy arrays or torch tensors; the gradient-descent
-routines run in torch float64 on :func:`dltnotes.device` (or the ``device`` given).
+routines run in torch float64 on :func:`dltnotes.runtime.device` (or the ``device`` given).
 
 Taught in :ref:`chap-factorized`. References: Gunasekar et al. (NeurIPS 2017), Woodworth et al. (COLT 2020),
 Arora et al. (NeurIPS 2019), Razin and Cohen (NeurIPS 2020).
@@ -93,23 +93,23 @@ def min_l1_nonneg(A, y, *, dual: bool = False):
 
     For ``x ≥ 0`` the sum is the ℓ1 norm, so this is the minimum-ℓ1 non-negative interpolant: the ``α → 0`` limit
     of gradient flow on the diagonal network ``x = u ⊙ u`` (see :ref:`chap-factorized`). Solved by HiGHS through
-    :func:`scipy.optimize.linprog` with feasibility tolerances ``1e-10``.
+    ``scipy.optimize.linprog`` with feasibility tolerances ``1e-10``.
 
-    Parameters
-    ----------
-    A : array ``(m, d)``
-    y : array ``(m,)``
-    dual : bool
-        Also return the dual solution ``ν`` ``(m,)``: ``Aᵀν ≤ 1`` entrywise and ``yᵀν = 1ᵀx`` (strong duality),
-        so ``ν`` certifies that no non-negative interpolant has a smaller sum.
+    Parameters, result and errors::
 
-    Returns
-    -------
-    x : ndarray ``(d,)`` float64 (and ``ν`` when ``dual``).
+        A : array ``(m, d)``
+        y : array ``(m,)``
+        dual : bool
+            Also return the dual solution ``ν`` ``(m,)``: ``Aᵀν ≤ 1`` entrywise and ``yᵀν = 1ᵀx`` (strong duality),
+            so ``ν`` certifies that no non-negative interpolant has a smaller sum.
 
-    Raises ``ValueError`` when no ``x ≥ 0`` satisfies ``Ax = y`` (the programme is infeasible), and
-    ``RuntimeError`` if HiGHS fails for another reason. Reference: Donoho and Tanner (PNAS 2005) on when the
-    solution is the sparsest non-negative interpolant.
+        Returns
+
+        x : ndarray ``(d,)`` float64 (and ``ν`` when ``dual``).
+
+        Raises ``ValueError`` when no ``x ≥ 0`` satisfies ``Ax = y`` (the programme is infeasible), and
+        ``RuntimeError`` if HiGHS fails for another reason. Reference: Donoho and Tanner (PNAS 2005) on when the
+        solution is the sparsest non-negative interpolant.
     """
     A, y = _system(A, y)
     res = optimize.linprog(np.ones(A.shape[1]), A_eq=A, b_eq=y, bounds=(0, None), method="highs",
@@ -157,28 +157,28 @@ def min_trace_psd(A, y, *, tol: float = 1e-10, max_iter: int = 20_000, dual: boo
     ``λ_min(S) ≥ −tol·max(1, ‖S‖)``: a *certificate* (weak duality gives ``tr X ≥ yᵀν/(1 + ε)`` for every
     feasible ``X`` when ``S ⪰ −εI``), checked on the returned matrix, not a promise of the iteration.
 
-    Parameters
-    ----------
-    A : array ``(m, n, n)``
-        Symmetric measurement matrices (``‖A_i − A_iᵀ‖_max ≤ 1e-12 ‖A_i‖_max``). Linear dependence is allowed
-        when the measurements ``y`` are consistent.
-    y : array ``(m,)``
-    tol : float
-        Relative tolerance of the certificate, in ``(0, 1e-6]``. The default meets "feasible to 1e-8 relative,
-        optimal to 1e-6 relative" with a margin.
-    max_iter : int
-    dual : bool
-        Also return ``ν`` ``(m,)``, with ``I − Σ ν_i A_i ⪰ 0`` and ``yᵀν = tr X`` to the tolerance.
+    Parameters, result and errors::
 
-    Returns
-    -------
-    X : ndarray ``(n, n)`` float64, symmetric positive semidefinite (the PSD iterate of ADMM), and ``ν`` when
-    ``dual``.
+        A : array ``(m, n, n)``
+            Symmetric measurement matrices (``‖A_i − A_iᵀ‖_max ≤ 1e-12 ‖A_i‖_max``). Linear dependence is allowed
+            when the measurements ``y`` are consistent.
+        y : array ``(m,)``
+        tol : float
+            Relative tolerance of the certificate, in ``(0, 1e-6]``. The default meets "feasible to 1e-8 relative,
+            optimal to 1e-6 relative" with a margin.
+        max_iter : int
+        dual : bool
+            Also return ``ν`` ``(m,)``, with ``I − Σ ν_i A_i ⪰ 0`` and ``yᵀν = tr X`` to the tolerance.
 
-    Raises ``ValueError`` for malformed input, for inconsistent measurements (no symmetric ``X`` at all) and for
-    an infeasible programme with a Farkas certificate (``ν̂`` with ``Σ ν̂_i A_i ⪯ 0`` and ``yᵀν̂ > 0``);
-    ``RuntimeError`` if the certificate is not reached in ``max_iter`` iterations (e.g. a weakly infeasible
-    programme, where every residual can be made small only by letting the trace grow without bound).
+        Returns
+
+        X : ndarray ``(n, n)`` float64, symmetric positive semidefinite (the PSD iterate of ADMM), and ``ν`` when
+        ``dual``.
+
+        Raises ``ValueError`` for malformed input, for inconsistent measurements (no symmetric ``X`` at all) and for
+        an infeasible programme with a Farkas certificate (``ν̂`` with ``Σ ν̂_i A_i ⪯ 0`` and ``yᵀν̂ > 0``);
+        ``RuntimeError`` if the certificate is not reached in ``max_iter`` iterations (e.g. a weakly infeasible
+        programme, where every residual can be made small only by letting the trace grow without bound).
     """
     A, y = _sensing_system(A, y)
     tol = check_real("tol", tol, min_value=0.0, max_value=1e-6, min_inclusive=False)
@@ -283,18 +283,18 @@ def entropy_projection(A, y, x0, *, nu0=None, dual: bool = False, max_iter: int 
     once the decrease that backtracking would ask for is below the round-off of ``φ``, full Newton steps are
     taken while they reduce the residual ``‖Ax − y‖``, and the iteration stops when they no longer do.
 
-    Parameters
-    ----------
-    A : array ``(m, d)`` of full row rank; ``y`` : array ``(m,)``; ``x0`` : positive number or array ``(d,)``.
-    nu0 : array ``(m,)``, optional
-        A warm start (the previous ``ν`` when sweeping ``x0``).
-    dual : bool
-        Also return ``ν``.
+    Parameters, result and errors::
 
-    Returns ``x`` ``(d,)`` float64, all entries positive (and ``ν`` when ``dual``).
+        A : array ``(m, d)`` of full row rank; ``y`` : array ``(m,)``; ``x0`` : positive number or array ``(d,)``.
+        nu0 : array ``(m,)``, optional
+            A warm start (the previous ``ν`` when sweeping ``x0``).
+        dual : bool
+            Also return ``ν``.
 
-    Raises ``ValueError`` if ``A`` lacks full row rank or if ``y`` is not ``Ax`` for any ``x > 0`` (then the dual
-    is unbounded and the iteration diverges), ``RuntimeError`` if Newton stalls far from feasibility.
+        Returns ``x`` ``(d,)`` float64, all entries positive (and ``ν`` when ``dual``).
+
+        Raises ``ValueError`` if ``A`` lacks full row rank or if ``y`` is not ``Ax`` for any ``x > 0`` (then the dual
+        is unbounded and the iteration diverges), ``RuntimeError`` if Newton stalls far from feasibility.
     """
     A, y = _system(A, y)
     m, d = A.shape
@@ -360,13 +360,13 @@ def dual_slack_exponent(A, support) -> float:
     (an LP solved here by HiGHS). Its value ``t*`` gives ``c = 1 − t*``, the smallest dual slack that the entropy
     can reach (see :ref:`chap-factorized`; a sketch, not a theorem with constants).
 
-    Parameters
-    ----------
-    A : array ``(m, d)``; support : sequence of distinct column indices (``1 ≤ |S| < d``).
+    Parameters, result and errors::
 
-    Raises ``ValueError`` if the minimax programme is unbounded: then ``0`` is outside the cone of the
-    off-support columns projected orthogonally to the support's span, so the non-negative interpolant is
-    unique and there is no rate to speak of.
+        A : array ``(m, d)``; support : sequence of distinct column indices (``1 ≤ |S| < d``).
+
+        Raises ``ValueError`` if the minimax programme is unbounded: then ``0`` is outside the cone of the
+        off-support columns projected orthogonally to the support's span, so the non-negative interpolant is
+        unique and there is no rate to speak of.
     """
     A = _real_array("A", A, 2)
     m, d = A.shape
@@ -419,19 +419,19 @@ def diagonal_net_gd(A, y, *, alpha, lr: float, steps: int, record_steps=(), devi
     ``{x : Ax = Ax_K}`` (:func:`entropy_projection`), and ``x0_eff → α²·1`` as ``η → 0`` at a fixed time ``ηK``
     (gradient flow). See :ref:`chap-factorized`.
 
-    Parameters
-    ----------
-    A : array ``(m, d)``; y : array ``(m,)``
-    alpha : positive float, or 1-D array ``(B,)`` for ``B`` independent runs in one batch.
-    lr : float
-        Step size ``η > 0``; stability needs roughly ``η < 1/(2 λ_max(A diag(x) Aᵀ))`` along the path.
-    steps : int
-        Number of steps ``K ≥ 0``.
-    record_steps : iterable of int
-        Steps (in ``[0, K]``) at which to keep ``x`` and the loss; ``K`` is always recorded.
-    device : torch device, optional (default :func:`dltnotes.device`).
+    Parameters, result and errors::
 
-    Returns a :class:`DiagonalRun` (numpy float64 arrays).
+        A : array ``(m, d)``; y : array ``(m,)``
+        alpha : positive float, or 1-D array ``(B,)`` for ``B`` independent runs in one batch.
+        lr : float
+            Step size ``η > 0``; stability needs roughly ``η < 1/(2 λ_max(A diag(x) Aᵀ))`` along the path.
+        steps : int
+            Number of steps ``K ≥ 0``.
+        record_steps : iterable of int
+            Steps (in ``[0, K]``) at which to keep ``x`` and the loss; ``K`` is always recorded.
+        device : torch device, optional (default :func:`dltnotes.runtime.device`).
+
+        Returns a :class:`DiagonalRun` (numpy float64 arrays).
     """
     from .runtime import device as default_device
 
@@ -524,13 +524,13 @@ def matrix_sensing_gd(A, y, *, alpha, lr: float, steps: int, record_every: int =
     ``A_i``); the ``B`` values of ``alpha`` run as one batch on ``A``'s device. Gunasekar et al. (2017) conjecture
     that as ``α → 0`` (and ``η → 0``) the limit is :func:`min_trace_psd`'s solution. See :ref:`chap-factorized`.
 
-    Parameters
-    ----------
-    A : float64 tensor ``(m, n, n)`` of symmetric matrices; y : tensor ``(m,)`` (same device).
-    alpha : positive float or 1-D sequence ``(B,)``.
-    lr : float ``> 0``; steps : int ``≥ 0``.
-    record_every : int
-        Record eigenvalues and residual every so many steps (``0``: only the first and last step).
+    Parameters, result and errors::
+
+        A : float64 tensor ``(m, n, n)`` of symmetric matrices; y : tensor ``(m,)`` (same device).
+        alpha : positive float or 1-D sequence ``(B,)``.
+        lr : float ``> 0``; steps : int ``≥ 0``.
+        record_every : int
+            Record eigenvalues and residual every so many steps (``0``: only the first and last step).
     """
     if not isinstance(A, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError("A and y must be torch tensors (see symmetric_sensing)")
@@ -593,12 +593,12 @@ def completion_flow(target, mask, factors, times, *, rtol: float = 1e-10, atol: 
     preserved by the flow; Arora et al. 2018, 2019): the rate is finite, so ``det W`` cannot reach zero in finite
     time, which is the lemma behind Razin and Cohen (2020). See :ref:`chap-factorized`.
 
-    Parameters
-    ----------
-    target, mask : arrays ``(n, n)``; ``mask`` of zeros and ones (observed entries).
-    factors : array ``(L, n, n)``, the initial factors ``W_1, …, W_L`` in that order.
-    times : increasing array ``(T,)`` of times ``> 0`` at which to report.
-    rtol, atol : the solver's tolerances.
+    Parameters, result and errors::
+
+        target, mask : arrays ``(n, n)``; ``mask`` of zeros and ones (observed entries).
+        factors : array ``(L, n, n)``, the initial factors ``W_1, …, W_L`` in that order.
+        times : increasing array ``(T,)`` of times ``> 0`` at which to report.
+        rtol, atol : the solver's tolerances.
     """
     target = _real_array("target", target, 2)
     mask = _real_array("mask", mask, 2)
