@@ -95,8 +95,9 @@ def test_density_ratio_integrates_to_one_and_matches_scipy():
     w = shift.gaussian_density_ratio(x, SOURCE, TARGET)
     ref = stats.norm.pdf(x.numpy(), *TARGET) / stats.norm.pdf(x.numpy(), *SOURCE)
     np.testing.assert_allclose(w.numpy(), ref, rtol=1e-12)
-    ew = integrate.quad(lambda t: shift.gaussian_density_ratio(torch.tensor([t]), SOURCE, TARGET).item()
-                        * stats.norm.pdf(t, *SOURCE), -4, 4, epsabs=1e-10, epsrel=1e-10)[0]
+    ew = integrate.quad(lambda t: shift.gaussian_density_ratio(torch.tensor([t], dtype=torch.float64), SOURCE,
+                                                               TARGET).item() * stats.norm.pdf(t, *SOURCE),
+                        -4, 4, points=[0.0], epsabs=1e-13, epsrel=1e-13, limit=200)[0]
     assert ew == pytest.approx(1.0, rel=1e-9)  # E_S w = 1
 
 
