@@ -32,12 +32,14 @@ Small modules by topic, each readable top to bottom:
   interpolating nearest neighbours;
 * :mod:`dltnotes.factorization` — implicit bias of factorised models: diagonal networks, matrix sensing, the
   convex programmes (LP, entropy projection, minimum-trace SDP) that name their limits;
+* :mod:`dltnotes.shift` — covariate shift: Gaussian moments and population fits, importance weights, effective
+  sample size and the Rényi-2 term, total variation and domain classifiers;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
 from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, factorization, features,
-               implicit, interp, kernels, linear_nets, memorisation, optimization, plotting, shallow1d, stats,
-               symmetry, theory, training)
+               implicit, interp, kernels, linear_nets, memorisation, optimization, plotting, shallow1d, shift,
+               stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -75,6 +77,7 @@ __all__ = [
     "progress",
     "seed_everything",
     "shallow1d",
+    "shift",
     "stats",
     "symmetry",
     "theory",
