@@ -9,8 +9,11 @@
 * Rademacher complexities are *empirical* (conditional on the sample ``x (n, d)``) and normalised by ``1/n``:
   ``R(H∘S) = E_σ sup_{h∈H} (1/n) Σ_i σ_i h(x_i)``.
 * Samples are rows; closed forms and Monte Carlo run in float64.
+* A class of ``±1``-valued classifiers restricted to a sample of ``n`` points is a set of *labellings*: a
+  ``(K, n)`` tensor of ``±1`` whose rows are the distinct sign patterns the class realises. Its growth function
+  at ``n`` is ``K`` maximised over samples; for points in general position the counts below are that maximum.
 
-Taught in :ref:`chap-generalisation` (Rademacher complexity, memorisation) and :ref:`chap-double-descent`
+Taught in :ref:`chap-generalisation` (VC dimension, Rademacher complexity, memorisation) and :ref:`chap-double-descent`
 (the weak-features risk).
 """
 
@@ -32,6 +35,13 @@ __all__ = [
     "empirical_rademacher",
     "linear_rademacher_bound",
     "MemorisingReLUNet",
+    "interval_labellings",
+    "halfplane_labellings",
+    "sauer_shelah_bound",
+    "cover_count",
+    "rademacher_of_labellings",
+    "threshold_uniform_gap",
+    "fit_logistic",
 ]
 
 
@@ -263,6 +273,171 @@ def linear_rademacher_bound(x: torch.Tensor, *, radius: float = 1.0) -> float:
     radius = check_real("radius", radius, min_value=0.0, min_inclusive=False)
     n = x.shape[0]
     return radius * x.to(torch.float64).norm(dim=1).max().item() / math.sqrt(n)
+
+
+# ----------------------------------------------------------------------------------------------- VC dimension
+def _distinct_rows(labels: torch.Tensor) -> torch.Tensor:
+    return torch.unique(labels, dim=0)
+
+
+def interval_labellings(x: torch.Tensor) -> torch.Tensor:
+    """Every labelling of the points ``x (n,)`` on the line by indicators of intervals, ``h(t) = ±1[a ≤ t ≤ b]``.
+
+    Sorted, the positive points of an interval are a contiguous block, so the labellings are the empty one and
+    the ``n(n + 1)/2`` blocks: ``1 + n + n(n − 1)/2`` rows when the points are distinct, which is the Sauer–Shelah
+    bound for VC dimension 2 with equality. Returns a ``(K, n)`` float64 tensor of ``±1`` in the order of ``x``.
+    See :ref:`chap-generalisation`.
+    """
+    check_tensor("x", x, ndim=1, floating=True)
+    n = x.shape[0]
+    if n < 1:
+        raise ValueError("x must hold at least one point")
+    rank = torch.empty(n, dtype=torch.long)
+    rank[torch.argsort(x.cpu())] = torch.arange(n)
+    starts, ends = torch.triu_indices(n, n)                       # blocks [i, j], i ≤ j, of the sorted points
+    inside = (rank[None, :] >= starts[:, None]) & (rank[None, :] <= ends[:, None])
+    labels = torch.cat([torch.zeros(1, n, dtype=torch.bool), inside]).to(torch.float64) * 2 - 1
+    return _distinct_rows(labels)
+
+
+def halfplane_labellings(x: torch.Tensor) -> torch.Tensor:
+    """Every labelling of the points ``x (n, 2)`` by affine half-planes, ``h(z) = sign(wᵀz + b)``.
+
+    Enumeration by the lines through two points: a half-plane that separates a labelling can be translated until
+    its boundary meets a point and turned about it until it meets a second, without changing the other points'
+    sides; conversely a line through ``x_i`` and ``x_j``, moved slightly, puts the two on any of the four
+    combinations of sides, and either side may be the positive one. With the two constant labellings, that is every labelling, for points in general
+    position (no three on a line; an error is raised otherwise). Returns a ``(K, n)`` float64 tensor of ``±1``;
+    Cover's count ``n² − n + 2`` rows for ``n ≥ 1`` points in general position. See :ref:`chap-generalisation`.
+    """
+    check_tensor("x", x, ndim=2, floating=True)
+    n = x.shape[0]
+    if x.shape[1] != 2:
+        raise ValueError(f"x must have shape (n, 2), got {tuple(x.shape)}")
+    if n < 1:
+        raise ValueError("x must hold at least one point")
+    z = x.detach().to(torch.float64).cpu()
+    rows = [torch.ones(1, n, dtype=torch.float64), -torch.ones(1, n, dtype=torch.float64)]
+    scale = (z - z.mean(0)).abs().max().item() or 1.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            u = z[j] - z[i]
+            side = u[0] * (z[:, 1] - z[i, 1]) - u[1] * (z[:, 0] - z[i, 0])   # cross product: which side
+            others = torch.ones(n, dtype=torch.bool)
+            others[[i, j]] = False
+            if (side[others].abs() <= 1e-12 * scale**2).any():
+                raise ValueError("three of the points lie on a line: the enumeration needs general position")
+            base = torch.sign(side)
+            for si in (-1.0, 1.0):
+                for sj in (-1.0, 1.0):
+                    lab = base.clone()
+                    lab[i], lab[j] = si, sj
+                    rows += [lab[None], -lab[None]]          # both orientations of the line
+    return _distinct_rows(torch.cat(rows))
+
+
+def sauer_shelah_bound(n: int, vc_dim: int) -> int:
+    """The Sauer–Shelah bound on the growth function: ``Σ_{i=0}^{d} C(n, i)`` labellings of ``n`` points.
+
+    ``n ≥ 0`` points, ``vc_dim = d ≥ 0``. Equals ``2ⁿ`` when ``n ≤ d``. See :ref:`chap-generalisation`.
+    """
+    n = check_int("n", n, min_value=0)
+    vc_dim = check_int("vc_dim", vc_dim, min_value=0)
+    return sum(math.comb(n, i) for i in range(min(n, vc_dim) + 1))
+
+
+def cover_count(n: int, dim: int) -> int:
+    """Cover's function-counting theorem: affine half-spaces of ``R^dim`` realise ``2 Σ_{k=0}^{dim} C(n − 1, k)``
+    labellings of ``n ≥ 1`` points in general position. See :ref:`chap-generalisation`.
+    """
+    n = check_int("n", n, min_value=1)
+    dim = check_int("dim", dim, min_value=1)
+    return 2 * sum(math.comb(n - 1, k) for k in range(dim + 1))
+
+
+def rademacher_of_labellings(labels: torch.Tensor) -> float:
+    """The exact empirical Rademacher complexity ``E_σ max_k (1/n) Σ_i σ_i labels[k, i]`` of a finite set.
+
+    ``labels (K, n)`` (any real values; rows are the vectors of the set) with ``n ≤ 20``: the expectation is the
+    average over all ``2ⁿ`` sign vectors, computed exactly. See :ref:`chap-generalisation`.
+    """
+    check_tensor("labels", labels, ndim=2, floating=True)
+    k, n = labels.shape
+    if k < 1 or n < 1:
+        raise ValueError(f"labels must be a non-empty (K, n) tensor, got shape {tuple(labels.shape)}")
+    if n > 20:
+        raise ValueError(f"exact enumeration of 2**n sign vectors needs n ≤ 20, got n = {n}")
+    codes = torch.arange(2**n)
+    sigma = ((codes[:, None] >> torch.arange(n)) & 1).to(torch.float64) * 2 - 1   # (2ⁿ, n)
+    a = labels.detach().to(torch.float64).cpu()
+    total = 0.0
+    for block in torch.split(sigma, 4096):
+        total += (block @ a.T).amax(dim=1).sum().item()
+    return total / (2**n * n)
+
+
+def threshold_uniform_gap(x: torch.Tensor) -> torch.Tensor:
+    """The uniform gap ``G(S) = sup_t (L_P(h_t) − L_S(h_t))`` of the threshold class, computed exactly.
+
+    The set-up: ``x ~ U[0, 1]``, labels ``y = 1[x ≥ ½]``, classifiers ``h_t(x) = 1[x ≥ t]`` for ``t ∈ [0, 1]``,
+    0–1 loss, so ``L_P(h_t) = |t − ½|`` and ``h_t`` errs on the points between ``t`` and ``½``. ``x (N, n)``
+    holds ``N`` samples of ``n`` points each in ``[0, 1]``; returns ``(N,)`` float64. On each side of ``½`` the
+    difference rises between data points, so the supremum is a maximum over the points (approached from the side
+    away from ``½``) and the ends ``t = 0, 1``. See :ref:`chap-generalisation`.
+    """
+    check_tensor("x", x, ndim=2, floating=True)
+    if x.numel() == 0:
+        raise ValueError("x must hold at least one sample of at least one point")
+    if ((x < 0) | (x > 1)).any():
+        raise ValueError("the points must lie in [0, 1]")
+    z = x.detach().to(torch.float64)
+    n = z.shape[1]
+    above = torch.where(z >= 0.5, z, torch.full_like(z, math.inf)).sort(dim=1).values   # ascending
+    below = torch.where(z < 0.5, z, torch.full_like(z, -math.inf)).sort(dim=1, descending=True).values
+    k = torch.arange(n, dtype=torch.float64, device=z.device)
+    # t → x_(k) from below (t > ½): the points of [½, t) are the k before x_(k)
+    right = torch.where(above.isfinite(), above - 0.5 - k / n, torch.full_like(z, -math.inf))
+    # t → z from above (t < ½): the points of [t, ½) are the k nearer to ½ than z
+    left = torch.where(below.isfinite(), 0.5 - below - k / n, torch.full_like(z, -math.inf))
+    counts = torch.stack([above.isfinite().sum(1), below.isfinite().sum(1)], dim=1).to(torch.float64)
+    ends = 0.5 - counts / n                                       # t = 1 and t = 0
+    return torch.cat([right, left, ends], dim=1).amax(dim=1)
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, *, weight_decay: float) -> torch.Tensor:
+    """ℓ2-regularised logistic regression: the minimiser of ``(1/n) Σ log(1 + e^{−y_i θᵀx_i}) + (λ/2)‖θ‖²``.
+
+    ``x (n, d)`` floating and finite (append a column of ones for a bias, which is then penalised too), ``y (n,)``
+    in ``{−1, +1}``, ``weight_decay = λ > 0`` (which makes the objective strongly convex, so the minimiser is
+    unique). Solved in float64 by Newton's method with backtracking, to round-off; returns ``θ`` as a ``(d,)`` float64
+    tensor on the device of ``x``. See :ref:`chap-generalisation`.
+    """
+    check_tensor("x", x, ndim=2, floating=True)
+    check_tensor("y", y, ndim=1)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if not ((y == 1) | (y == -1)).all():
+        raise ValueError("y must hold labels in {-1, +1}")
+    lam = check_real("weight_decay", weight_decay, min_value=0.0, min_inclusive=False)
+    z = (y.to(torch.float64)[:, None] * x.to(torch.float64)).detach()
+    n, d = z.shape
+
+    def objective(t):
+        return nn.functional.softplus(-(z @ t)).mean() + lam / 2 * t.pow(2).sum()
+
+    theta = torch.zeros(d, dtype=torch.float64, device=x.device)
+    for _ in range(100):                                       # damped Newton: quadratic convergence
+        p = torch.sigmoid(-(z @ theta))                        # e^{−m}/(1 + e^{−m}), m the margins
+        grad = -(z.T @ p) / n + lam * theta
+        if grad.norm() <= 1e-13 * max(1.0, theta.norm().item()):
+            break
+        hess = (z.T * (p * (1 - p))) @ z / n + lam * torch.eye(d, dtype=torch.float64, device=x.device)
+        step = torch.linalg.solve(hess, grad)
+        size, f0 = 1.0, objective(theta)
+        while objective(theta - size * step) > f0 - 0.25 * size * (grad @ step) and size > 1e-8:
+            size /= 2                                           # Armijo backtracking
+        theta = theta - size * step
+    return theta
 
 
 # ----------------------------------------------------------------------------------------------- memorisation

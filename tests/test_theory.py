@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -201,3 +202,93 @@ def test_memorising_net_single_point_and_errors():
         MemorisingReLUNet(torch.randn(2, 2), torch.tensor([0.0, float("inf")]))
     with pytest.raises(ValueError, match="columns"):
         MemorisingReLUNet(torch.randn(2, 2), torch.zeros(2))(torch.randn(1, 3))
+
+
+# ----------------------------------------------------------------------------------------------- VC dimension
+def test_interval_labellings_count_is_the_sauer_shelah_sum_and_respects_order():
+    from dltnotes.theory import interval_labellings, sauer_shelah_bound
+    x = torch.tensor([0.3, -1.0, 2.0, 0.1, 5.0], dtype=torch.float64)
+    labels = interval_labellings(x)
+    assert len(labels) == sauer_shelah_bound(5, 2) == 16
+    # the block {0.1, 0.3} in sorted order is the pattern (+, −, −, +, −) in the given order
+    assert any(torch.equal(row, torch.tensor([1.0, -1, -1, 1, -1], dtype=torch.float64)) for row in labels)
+    assert not any(torch.equal(row, torch.tensor([1.0, 1, -1, -1, -1], dtype=torch.float64))
+                   for row in labels)  # {−1, 0.3} skips 0.1: not an interval
+
+
+def test_halfplane_labellings_match_an_lp_feasibility_count_and_cover():
+    import itertools
+
+    from scipy.optimize import linprog
+
+    from dltnotes.theory import cover_count, halfplane_labellings
+    x = torch.randn(7, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    feasible = 0
+    for lab in itertools.product((-1.0, 1.0), repeat=7):
+        a_ub = [[-s * x[i, 0].item(), -s * x[i, 1].item(), -s] for i, s in enumerate(lab)]
+        feasible += linprog([0, 0, 0], A_ub=a_ub, b_ub=[-1.0] * 7, bounds=[(None, None)] * 3).status == 0
+    labels = halfplane_labellings(x)
+    assert len(labels) == feasible == cover_count(7, 2) == 7 * 7 - 7 + 2
+    assert len(halfplane_labellings(x[:3])) == 8          # three points in general position: shattered
+
+
+def test_sauer_shelah_and_cover_small_cases():
+    from dltnotes.theory import cover_count, sauer_shelah_bound
+    assert sauer_shelah_bound(3, 5) == 8 and sauer_shelah_bound(0, 2) == 1 and sauer_shelah_bound(4, 0) == 1
+    assert cover_count(1, 2) == 2 and cover_count(4, 3) == 16      # n ≤ dim + 1: every labelling
+
+
+def test_rademacher_of_labellings_exact_small_sets():
+    from dltnotes.theory import rademacher_of_labellings
+    every = torch.tensor([[a, b] for a in (-1.0, 1.0) for b in (-1.0, 1.0)], dtype=torch.float64)
+    assert rademacher_of_labellings(every) == pytest.approx(1.0)
+    assert rademacher_of_labellings(every[:1]) == pytest.approx(0.0)
+    # {(1, 1), (−1, −1)}: E max(σ₁ + σ₂, −σ₁ − σ₂)/2 = E|σ₁ + σ₂|/2 = ½
+    assert rademacher_of_labellings(every[[0, 3]]) == pytest.approx(0.5)
+
+
+def test_threshold_uniform_gap_matches_a_fine_grid_of_thresholds():
+    from dltnotes.theory import threshold_uniform_gap
+    x = torch.rand(4, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    exact = threshold_uniform_gap(x)
+    ts = torch.linspace(0, 1, 100_001, dtype=torch.float64)
+    lo, hi = ts.clamp(max=0.5), ts.clamp(min=0.5)
+    for k in range(4):
+        err = ((x[k][None] >= lo[:, None]) & (x[k][None] < hi[:, None])).double().mean(1)
+        grid = ((ts - 0.5).abs() - err).max().item()
+        assert grid <= exact[k].item() + 1e-12 and exact[k].item() - grid < 2e-5
+
+
+def test_fit_logistic_agrees_with_sklearn():
+    from sklearn.linear_model import LogisticRegression
+
+    from dltnotes.theory import fit_logistic
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 4, generator=gen, dtype=torch.float64)
+    y = torch.where(x[:, 0] + 0.5 * torch.randn(60, generator=gen, dtype=torch.float64) > 0, 1.0, -1.0)
+    lam = 0.1
+    theta = fit_logistic(x, y, weight_decay=lam)
+    ref = LogisticRegression(C=1 / (60 * lam), fit_intercept=False, tol=1e-12, max_iter=10_000).fit(x, y)
+    z = y[:, None] * x
+    grad = -(z * torch.sigmoid(-(z @ theta))[:, None]).mean(0) + lam * theta   # first-order condition
+    assert grad.norm().item() < 1e-12
+    np.testing.assert_allclose(theta.numpy(), ref.coef_[0], atol=1e-6)     # sklearn stops at its own tol
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda t: t.interval_labellings(torch.zeros(2, 2)), ValueError),
+    (lambda t: t.interval_labellings(torch.zeros(3, dtype=torch.int64)), TypeError),
+    (lambda t: t.halfplane_labellings(torch.zeros(3, 3)), ValueError),
+    (lambda t: t.halfplane_labellings(torch.tensor([[0.0, 0], [1, 1], [2, 2]])), ValueError),
+    (lambda t: t.sauer_shelah_bound(-1, 2), ValueError),
+    (lambda t: t.cover_count(0, 2), ValueError),
+    (lambda t: t.rademacher_of_labellings(torch.ones(2, 21)), ValueError),
+    (lambda t: t.threshold_uniform_gap(torch.full((2, 3), 1.5)), ValueError),
+    (lambda t: t.fit_logistic(torch.zeros(3, 2), torch.tensor([1.0, 0.0, 1.0]), weight_decay=0.1),
+     ValueError),
+    (lambda t: t.fit_logistic(torch.zeros(3, 2), torch.ones(3), weight_decay=0.0), ValueError),
+])
+def test_vc_helpers_reject_bad_input(call, error):
+    import dltnotes.theory as t
+    with pytest.raises(error):
+        call(t)
