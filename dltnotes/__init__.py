@@ -15,6 +15,7 @@ Small modules by topic, each readable top to bottom:
   memorisation);
 * :mod:`dltnotes.kernels` — infinite-width and empirical neural tangent kernels, kernel regression and flow;
 * :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
+* :mod:`dltnotes.certify` — certified robustness: interval bound propagation, certified accuracy, IBP training;
 * :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
 * :mod:`dltnotes.adaptive` — AdaGrad, RMSProp and Adam on least squares, and the data set on which they
   generalise badly;
@@ -35,7 +36,7 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, factorization, features,
+from . import (adaptive, attacks, book, bounds, certify, concentration, data, expressivity, factorization, features,
                implicit, interp, kernels, linear_nets, memorisation, optimization, plotting, shallow1d, stats,
                symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
@@ -50,6 +51,7 @@ __all__ = [
     "attacks",
     "book",
     "bounds",
+    "certify",
     "check_close",
     "check_exact",
     "check_less",
