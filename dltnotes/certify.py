@@ -32,7 +32,7 @@ from torch import nn
 from ._validate import check_bool, check_int, check_real, check_tensor
 from .attacks import _check_bounds
 
-__all__ = ["interval_bounds", "certified_accuracy", "worst_case_logits", "ibp_loss", "ibp_training"]
+__all__ = ["sequential_mlp", "interval_bounds", "certified_accuracy", "worst_case_logits", "ibp_loss", "ibp_training"]
 
 _LAYERS = (nn.Linear, nn.ReLU, nn.Flatten)
 
@@ -73,6 +73,56 @@ def _check_labels(x, y) -> None:
         raise TypeError(f"y must hold int64 class labels, got {y.dtype}")
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"y must hold one label per input, shape ({x.shape[0]},), got {tuple(y.shape)}")
+
+
+# ----------------------------------------------------------------------------------------------- networks
+def sequential_mlp(sizes, *, relu: bool = True, w_std: float = 2 ** 0.5, seed: int = 0,
+                   dtype: torch.dtype = torch.float32) -> nn.Sequential:
+    """A fully connected network as the ``nn.Sequential`` that :func:`interval_bounds` reads.
+
+    ``nn.Linear(sizes[0], sizes[1])``, ``nn.ReLU()``, …, ``nn.Linear(sizes[-2], sizes[-1])`` (no ReLU after the
+    last layer; none at all with ``relu=False``, a deep linear network). Weights are drawn i.i.d.
+    ``N(0, w_std² / fan_in)`` (``w_std = √2``: He initialisation) from a generator seeded by ``seed``; biases are
+    zero. See :ref:`chap-certified`.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths ``(d_in, …, d_out)``, at least two, each ≥ 1.
+    relu : bool
+        Put a ReLU after every hidden layer.
+    w_std : float
+        Weight scale (> 0).
+    seed : int
+        Seed of the weights (≥ 0).
+    dtype : torch.dtype
+        Floating dtype of the parameters.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        On the CPU; move it with ``.to(device)``.
+    """
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"sizes must be a sequence of layer widths, got {type(sizes).__name__}")
+    sizes = [check_int(f"sizes[{i}]", s, min_value=1) for i, s in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least an input and an output width, got {sizes}")
+    relu = check_bool("relu", relu)
+    w_std = check_real("w_std", w_std, min_value=0.0, min_inclusive=False)
+    gen = torch.Generator().manual_seed(check_int("seed", seed, min_value=0))
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b, dtype=dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(b, a, generator=gen, dtype=torch.float64) * (w_std / math.sqrt(a)))
+            lin.bias.zero_()
+        layers.append(lin)
+        if relu and i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
 
 
 # ----------------------------------------------------------------------------------------------- the bounds

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dltnotes.attacks import pgd, predict
-from dltnotes.certify import certified_accuracy, ibp_loss, ibp_training, interval_bounds, worst_case_logits
+from dltnotes.certify import (certified_accuracy, ibp_loss, ibp_training, interval_bounds, sequential_mlp,
+                              worst_case_logits)
 
 TOL64 = 1e-12  # float64 round-off of products of O(1) matrices with O(10) terms
 
@@ -227,3 +228,26 @@ def test_bad_inputs():
         ibp_training(model, x, y, eps=0.1, batch_size=3)
     with pytest.raises(ValueError, match="steps"):
         ibp_training(model, x, y, eps=0.1, steps=0)
+
+
+def test_sequential_mlp():
+    model = sequential_mlp([5, 300, 300, 2], w_std=2.0, seed=1, dtype=torch.float64)
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    w = model[2].weight
+    assert w.dtype == torch.float64 and w.shape == (300, 300)
+    assert abs(w.std().item() - 2.0 / 300 ** 0.5) < 4 * (2.0 / 300 ** 0.5) / (2 * 300 ** 2) ** 0.5
+    assert float(model[2].bias.detach().abs().max()) == 0.0
+    assert all(isinstance(m, nn.Linear) for m in sequential_mlp([3, 4, 4, 1], relu=False))
+    again = sequential_mlp([5, 300, 300, 2], w_std=2.0, seed=1, dtype=torch.float64)
+    assert torch.equal(again[0].weight, model[0].weight)
+    assert not torch.equal(sequential_mlp([5, 300, 300, 2], seed=2)[0].weight.double(), model[0].weight)
+    with pytest.raises(ValueError, match="at least"):
+        sequential_mlp([3])
+    with pytest.raises(ValueError, match="sizes"):
+        sequential_mlp([3, 0, 2])
+    with pytest.raises(TypeError, match="sizes"):
+        sequential_mlp(3)
+    with pytest.raises(ValueError, match="w_std"):
+        sequential_mlp([3, 2], w_std=0.0)
+    with pytest.raises(TypeError, match="dtype"):
+        sequential_mlp([3, 2], dtype=torch.int64)
