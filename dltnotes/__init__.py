@@ -15,6 +15,7 @@ Small modules by topic, each readable top to bottom:
   memorisation);
 * :mod:`dltnotes.kernels` — infinite-width and empirical neural tangent kernels, kernel regression and flow;
 * :mod:`dltnotes.attacks` — FGSM, PGD, robust accuracy and adversarial training;
+* :mod:`dltnotes.certify` — certified robustness: interval bound propagation, certified accuracy, IBP training;
 * :mod:`dltnotes.concentration` — concentration of measure on the sphere and the cube;
 * :mod:`dltnotes.adaptive` — AdaGrad, RMSProp and Adam on least squares, and the data set on which they
   generalise badly;
@@ -37,9 +38,9 @@ Small modules by topic, each readable top to bottom:
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, factorization, features,
-               implicit, interp, kernels, linear_nets, memorisation, optimization, plotting, shallow1d, shift,
-               stats, symmetry, theory, training)
+from . import (adaptive, attacks, book, bounds, certify, concentration, data, expressivity, factorization,
+               features, implicit, interp, kernels, linear_nets, memorisation, optimization, plotting,
+               shallow1d, shift, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -52,6 +53,7 @@ __all__ = [
     "attacks",
     "book",
     "bounds",
+    "certify",
     "check_close",
     "check_exact",
     "check_less",
