@@ -32,12 +32,14 @@ Small modules by topic, each readable top to bottom:
   interpolating nearest neighbours;
 * :mod:`dltnotes.factorization` — implicit bias of factorised models: diagonal networks, matrix sensing, the
   convex programmes (LP, entropy projection, minimum-trace SDP) that name their limits;
+* :mod:`dltnotes.autoencoders` — linear autoencoders by gradient descent, principal angles, projectors onto
+  the span of the training set, Jacobian spectral radii and iterated maps;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, factorization, features,
-               implicit, interp, kernels, linear_nets, memorisation, optimization, plotting, shallow1d, stats,
-               symmetry, theory, training)
+from . import (adaptive, attacks, autoencoders, book, bounds, concentration, data, expressivity, factorization,
+               features, implicit, interp, kernels, linear_nets, memorisation, optimization, plotting, shallow1d,
+               stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -48,6 +50,7 @@ __all__ = [
     "__version__",
     "adaptive",
     "attacks",
+    "autoencoders",
     "book",
     "bounds",
     "check_close",
