@@ -35,12 +35,14 @@ Small modules by topic, each readable top to bottom:
   convex programmes (LP, entropy projection, minimum-trace SDP) that name their limits;
 * :mod:`dltnotes.shift` — covariate shift: Gaussian moments and population fits, importance weights, effective
   sample size and the Rényi-2 term, total variation and domain classifiers;
+* :mod:`dltnotes.autoencoders` — linear autoencoders by gradient descent, principal angles, projectors onto
+  the span of the training set, Jacobian spectral radii and iterated maps;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, bounds, certify, concentration, data, expressivity, factorization,
-               features, implicit, interp, kernels, linear_nets, memorisation, optimization, plotting,
-               shallow1d, shift, stats, symmetry, theory, training)
+from . import (adaptive, attacks, autoencoders, book, bounds, certify, concentration, data, expressivity,
+               factorization, features, implicit, interp, kernels, linear_nets, memorisation, optimization,
+               plotting, shallow1d, shift, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -51,6 +53,7 @@ __all__ = [
     "__version__",
     "adaptive",
     "attacks",
+    "autoencoders",
     "book",
     "bounds",
     "certify",
