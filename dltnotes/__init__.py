@@ -32,12 +32,13 @@ Small modules by topic, each readable top to bottom:
   interpolating nearest neighbours;
 * :mod:`dltnotes.factorization` — implicit bias of factorised models: diagonal networks, matrix sensing, the
   convex programmes (LP, entropy projection, minimum-trace SDP) that name their limits;
+* :mod:`dltnotes.explain` — exact Shapley values, Kernel SHAP and LIME for a model against a baseline;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, book, bounds, concentration, data, expressivity, factorization, features,
-               implicit, interp, kernels, linear_nets, memorisation, optimization, plotting, shallow1d, stats,
-               symmetry, theory, training)
+from . import (adaptive, attacks, book, bounds, concentration, data, explain, expressivity, factorization,
+               features, implicit, interp, kernels, linear_nets, memorisation, optimization, plotting,
+               shallow1d, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -58,6 +59,7 @@ __all__ = [
     "claim",
     "ClaimFailed",
     "expect_failure",
+    "explain",
     "expressivity",
     "concentration",
     "factorization",
