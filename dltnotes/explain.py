@@ -138,7 +138,7 @@ def coalition_values(f, x, baseline, *, groups=None, batch_size: int = 4096) -> 
         Maps a batch ``(B, d)`` tensor to a ``(B,)`` tensor.
     x, baseline : torch.Tensor
         ``(d,)`` floating tensors of the same dtype and device: the input explained and the reference.
-    groups : list of lists of int, optional
+    groups : sequence, optional
         Disjoint feature-index lists covering ``0..d−1``: the players. Default: one player per feature.
     batch_size : int
         Coalitions per call of ``f``.
@@ -183,7 +183,7 @@ def shapley_values(f, x, baseline, *, groups=None, batch_size: int = 4096) -> to
         Maps a batch ``(B, d)`` tensor to a ``(B,)`` tensor (e.g. one logit of a classifier).
     x, baseline : torch.Tensor
         ``(d,)`` floating tensors of the same dtype and device.
-    groups : list of lists of int, optional
+    groups : sequence, optional
         Disjoint feature-index lists covering ``0..d−1``; each group is one player. Default: the ``d`` features.
     batch_size : int
         Coalitions per call of ``f``.
@@ -270,7 +270,7 @@ def kernel_shap(f, x, baseline, *, groups=None, n_coalitions=None, generator=Non
         Maps a batch ``(B, d)`` tensor to a ``(B,)`` tensor.
     x, baseline : torch.Tensor
         ``(d,)`` floating tensors of the same dtype and device.
-    groups : list of lists of int, optional
+    groups : sequence, optional
         Disjoint feature-index lists covering ``0..d−1`` (the players); default one per feature.
     n_coalitions : int, optional
         Number of sampled coalitions (``≥ 1``); ``None`` uses all ``2^M − 2`` proper ones.
@@ -354,7 +354,7 @@ def lime(f, x, baseline, *, groups=None, kernel_width: float = 0.25, alpha: floa
         Maps a batch ``(B, d)`` tensor to a ``(B,)`` tensor.
     x, baseline : torch.Tensor
         ``(d,)`` floating tensors of the same dtype and device.
-    groups : list of lists of int, optional
+    groups : sequence, optional
         Disjoint feature-index lists covering ``0..d−1`` (the players); default one per feature.
     kernel_width : float
         ``w > 0``.
