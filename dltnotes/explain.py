@@ -306,8 +306,9 @@ def kernel_shap(f, x, baseline, *, groups=None, n_coalitions=None, generator=Non
         sizes = torch.arange(1, m, dtype=_F64)
         p_size = (m - 1) / (sizes * (m - sizes))
         s = torch.multinomial(p_size / p_size.sum(), n, replacement=True, generator=generator) + 1
-        ranks = torch.rand(n, m, generator=generator, dtype=_F64).argsort(1).argsort(1)
-        members = ranks < s[:, None]
+        keys = torch.rand(n, m, generator=generator, dtype=_F64)    # a uniform subset of size s:
+        cut = keys.sort(1).values.gather(1, (s - 1)[:, None])          # the s smallest keys
+        members = keys <= cut
         w = torch.full((n,), 1.0 / n, dtype=_F64)
     v = _evaluate(f, x, baseline, owner, members, batch_size)
     return _constrained_wls(members, v - v0, w, total).to(x.device)
