@@ -37,12 +37,13 @@ Small modules by topic, each readable top to bottom:
   sample size and the Rényi-2 term, total variation and domain classifiers;
 * :mod:`dltnotes.autoencoders` — linear autoencoders by gradient descent, principal angles, projectors onto
   the span of the training set, Jacobian spectral radii and iterated maps;
+* :mod:`dltnotes.explain` — exact Shapley values, Kernel SHAP and LIME for a model against a baseline;
 * :mod:`dltnotes.plotting` — the book's figure style.
 """
 
-from . import (adaptive, attacks, autoencoders, book, bounds, certify, concentration, data, expressivity,
-               factorization, features, implicit, interp, kernels, linear_nets, memorisation, optimization,
-               plotting, shallow1d, shift, stats, symmetry, theory, training)
+from . import (adaptive, attacks, autoencoders, book, bounds, certify, concentration, data, explain,
+               expressivity, factorization, features, implicit, interp, kernels, linear_nets, memorisation,
+               optimization, plotting, shallow1d, shift, stats, symmetry, theory, training)
 from .book import (ClaimFailed, check_close, check_exact, check_less, check_slope, check_symbolic, claim,
                    expect_failure, glue)
 from .runtime import device, progress, seed_everything
@@ -65,6 +66,7 @@ __all__ = [
     "claim",
     "ClaimFailed",
     "expect_failure",
+    "explain",
     "expressivity",
     "concentration",
     "factorization",
