@@ -193,12 +193,8 @@ def shapley_values(f, x, baseline, *, groups=None, batch_size: int = 4096) -> to
     torch.Tensor
         ``(M,)`` float64 on the device of ``x``.
 
-    Raises
-    ------
-    ValueError
-        ``M > 20`` (:data:`MAX_PLAYERS`), bad shapes, bad groups, non-finite inputs or outputs.
-
-    See :ref:`chap-explanation`; Shapley (1953).
+    ``ValueError`` is raised for ``M > 20`` (:data:`MAX_PLAYERS`), bad shapes, bad groups, and non-finite
+    inputs or outputs. See :ref:`chap-explanation`; Shapley (1953).
     """
     x, baseline = _inputs(x, baseline)
     owner, m = _owner(x.numel(), groups)
