@@ -10,7 +10,8 @@
   and labels for ``"logistic"`` and ``"exponential"`` are in ``{−1, +1}``.
 * For least squares, ``L(w) = (1/2n)‖Xw − y‖²`` and ridge adds ``(λ/2)‖w‖²``; gradient descent starts at ``0``.
 
-Taught in :ref:`chap-pl` (curvature, PL) and :ref:`chap-implicit-bias` (margins, least-squares paths).
+Taught in :ref:`chap-pl` (curvature, PL), :ref:`chap-pl-guarantees` (the ball, SGD, narrow networks) and
+:ref:`chap-implicit-bias` (margins, least-squares paths).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ __all__ = [
     "gd_least_squares",
     "ridge",
     "expected_parameter_risk",
+    "sgd_least_squares_expected_loss",
+    "sgd_least_squares_runs",
+    "two_layer_gd_ensemble",
 ]
 
 
@@ -140,6 +144,7 @@ class GDTrace(NamedTuple):
     hessian_steps: np.ndarray  #: the steps at which the Hessian was measured
     hessian_norm: np.ndarray   #: ``‖∇²L(w_t)‖`` at those steps
     w: torch.Tensor            #: the final parameters ``(m,)``
+    distance: np.ndarray       #: ``‖w_t − w_0‖``, shape ``(steps + 1,)``
 
 
 def square_loss_gd_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int,
@@ -183,9 +188,11 @@ def square_loss_gd_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
         return 0.5 * (apply(v, x).reshape(-1) - y).pow(2).sum()
 
     value_and_grad = torch.func.grad_and_value(loss)
-    losses, grads, h_steps, h_norms = [], [], [], []
+    losses, grads, h_steps, h_norms, dist = [], [], [], [], []
+    start = w.clone()
     for t in range(steps + 1):
         g, value = value_and_grad(w)
+        dist.append((w - start).norm().item())
         losses.append(value.item())
         grads.append(g.pow(2).sum().item())
         if not math.isfinite(losses[-1]):
@@ -198,7 +205,7 @@ def square_loss_gd_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     losses, grads = np.array(losses), np.array(grads)
     with np.errstate(divide="ignore", invalid="ignore"):
         pl = grads / (2 * losses)
-    return GDTrace(losses, grads, pl, np.array(h_steps, dtype=int), np.array(h_norms), w)
+    return GDTrace(losses, grads, pl, np.array(h_steps, dtype=int), np.array(h_norms), w, np.array(dist))
 
 
 # ----------------------------------------------------------------------------------------------- directions
@@ -426,3 +433,181 @@ def expected_parameter_risk(x, beta, noise_std: float, *, lam: float | None = No
     coef = vt @ beta
     null = beta @ beta - coef @ coef
     return float(((1 - gain) ** 2 * coef**2).sum() + max(null, 0.0) + noise_std**2 * (gain**2 / s**2).sum())
+
+
+# ----------------------------------------------------------------------------------------------- SGD on least squares
+def _least_squares_data(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _as_matrix("x", x, 2), _as_matrix("y", y, 1)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {x.shape} and {y.shape}")
+    return x, y
+
+
+def sgd_least_squares_expected_loss(x, y, *, lr: float, batch: int, steps: int) -> np.ndarray:
+    """The exact expected loss ``E L(w_t)``, ``t = 0 … steps``, of minibatch SGD on least squares from ``w_0 = 0``.
+
+    The loss is ``L(w) = (1/2n)‖Xw − y‖²``. A step draws ``b`` indices independently and uniformly from
+    ``{1, …, n}`` (with replacement) and moves ``w ← w − (η/b) Σ_j x_{i_j} (x_{i_j}·w − y_{i_j})``. The residual
+    ``r = Xw − y`` then obeys ``r ← (I − (η/b) G S) r`` with ``G = XXᵀ`` and ``S`` the diagonal matrix of the
+    index counts, whose moments ``E S = (b/n) I`` and ``E[S P S] = (b(b−1)/n²) P + (b/n) diag(P)`` give the exact
+    recursion for ``P_t = E[r_t r_tᵀ]``::
+
+        P_{t+1} = P_t − (η/n)(G P_t + P_t G) + η² G ((1 − 1/b) P_t / n² + diag(P_t) / (b n)) G,
+
+    and ``E L(w_t) = tr P_t / (2n)``. No sampling is involved; :func:`sgd_least_squares_runs` estimates the same
+    numbers by simulation.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Inputs ``(n, d)``, finite.
+    y : numpy.ndarray
+        Targets ``(n,)``.
+    lr : float
+        Step size ``η > 0``.
+    batch : int
+        Batch size ``b ≥ 1`` (it may exceed ``n``: indices are drawn with replacement).
+    steps : int
+        Number of SGD steps (≥ 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(steps + 1,)`` float64: ``E L(w_t)``. See :ref:`chap-pl-guarantees`; the exponential rate is the
+        subject of Bassily, Belkin & Ma (2018).
+    """
+    x, y = _least_squares_data(x, y)
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    batch = check_int("batch", batch, min_value=1)
+    steps = check_int("steps", steps, min_value=0)
+    n = x.shape[0]
+    g = x @ x.T
+    p = np.outer(y, y)                                  # r_0 = −y, deterministic
+    out = np.empty(steps + 1)
+    for t in range(steps + 1):
+        out[t] = np.trace(p) / (2 * n)
+        if not math.isfinite(out[t]):
+            raise RuntimeError(f"the expected loss diverged at step {t}; lower the learning rate")
+        if t < steps:
+            with np.errstate(over="ignore", invalid="ignore"):      # divergence is reported above
+                gp = g @ p
+                inner = (1 - 1 / batch) * p / n**2 + np.diag(np.diag(p)) / (batch * n)
+                p = p - lr / n * (gp + gp.T) + lr**2 * g @ inner @ g
+                p = (p + p.T) / 2                       # keep it symmetric against round-off
+    return out
+
+
+def sgd_least_squares_runs(x, y, *, lr: float, batch: int, steps: int, runs: int, seed: int = 0) -> np.ndarray:
+    """The losses ``L(w_t)`` of ``runs`` independent minibatch-SGD runs on least squares, simulated in weight space.
+
+    Same problem, sampling (``b`` indices with replacement per step) and start ``w_0 = 0`` as
+    :func:`sgd_least_squares_expected_loss`, but each run is simulated step by step on the weights ``w ∈ R^d``,
+    in float64 on the CPU, with a ``torch.Generator`` seeded by ``seed``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Inputs ``(n, d)``.
+    y : numpy.ndarray
+        Targets ``(n,)``.
+    lr : float
+        Step size ``η > 0``.
+    batch : int
+        Batch size ``b ≥ 1``.
+    steps : int
+        Number of SGD steps (≥ 0).
+    runs : int
+        Number of independent runs (≥ 1).
+    seed : int
+        Seed of the index draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(runs, steps + 1)`` float64: ``L(w_t) = (1/2n)‖X w_t − y‖²`` of each run. See :ref:`chap-pl-guarantees`.
+    """
+    x, y = _least_squares_data(x, y)
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    batch = check_int("batch", batch, min_value=1)
+    steps = check_int("steps", steps, min_value=0)
+    runs = check_int("runs", runs, min_value=1)
+    seed = check_int("seed", seed, min_value=0)
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    n = x.shape[0]
+    w = torch.zeros(runs, x.shape[1], dtype=torch.float64)
+    out = torch.empty(runs, steps + 1, dtype=torch.float64)
+    for t in range(steps + 1):
+        out[:, t] = (w @ xt.T - yt).pow(2).sum(1) / (2 * n)
+        if t < steps:
+            idx = torch.randint(n, (runs, batch), generator=gen)
+            xb = xt[idx]                                            # (runs, b, d)
+            res = (xb @ w[:, :, None])[..., 0] - yt[idx]            # (runs, b)
+            w = w - lr / batch * (xb * res[..., None]).sum(1)
+    out = out.numpy()
+    if not np.isfinite(out).all():
+        raise RuntimeError("SGD diverged; lower the learning rate")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- many small networks
+def two_layer_gd_ensemble(x: torch.Tensor, y: torch.Tensor, *, width: int, runs: int, lr: float, steps: int,
+                          record_every: int = 1, seed: int = 0) -> np.ndarray:
+    """Full-batch GD on ``runs`` independently initialised two-layer tanh networks at once; their loss curves.
+
+    The network is ``f(x) = m^{-1/2} Σ_{i=1}^m v_i tanh(w_i·x)`` (no biases, NTK parameterisation) with
+    ``w_i ~ N(0, I_d)`` and ``v_i ~ N(0, 1)`` drawn from a ``torch.Generator`` seeded by ``seed``; the loss is the
+    sum ``L = ½ Σ_j (f(x_j) − y_j)²``. The gradients are written out by hand (the runs are a batch dimension),
+    so that many small networks train in the time of one.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Inputs ``(n, d)``, floating (float64 recommended).
+    y : torch.Tensor
+        Targets ``(n,)``, same dtype and device.
+    width : int
+        Number of hidden units ``m ≥ 1`` (``m (d + 1)`` weights per network).
+    runs : int
+        Number of networks (≥ 1).
+    lr : float
+        Step size ``η > 0``.
+    steps : int
+        Number of GD steps (≥ 1).
+    record_every : int
+        Record the losses every this many steps (and at the last one).
+    seed : int
+        Seed of the initialisations.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(runs, k)`` float64: the loss of each network at steps ``0, record_every, …`` and ``steps``; ``NaN``
+        after a run diverges. See :ref:`chap-pl-guarantees`.
+    """
+    check_tensor("x", x, ndim=2, floating=True)
+    check_tensor("y", y, ndim=1, floating=True)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {tuple(x.shape)} and {tuple(y.shape)}")
+    width = check_int("width", width, min_value=1)
+    runs = check_int("runs", runs, min_value=1)
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    steps = check_int("steps", steps, min_value=1)
+    record_every = check_int("record_every", record_every, min_value=1)
+    seed = check_int("seed", seed, min_value=0)
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randn(runs, width, x.shape[1], generator=gen, dtype=x.dtype).to(x.device)
+    v = torch.randn(runs, width, generator=gen, dtype=x.dtype).to(x.device)
+    scale = width**-0.5
+    record = []
+    for t in range(steps + 1):
+        h = torch.tanh(w @ x.T)                                     # (runs, m, n)
+        r = scale * (v[:, None, :] @ h)[:, 0, :] - y                # (runs, n) residuals
+        if t % record_every == 0 or t == steps:
+            record.append(0.5 * r.pow(2).sum(1))
+        if t < steps:
+            grad_v = scale * (h @ r[:, :, None])[..., 0]            # ∂L/∂v_i = m^{-1/2} Σ_j tanh(w_i·x_j) r_j
+            dz = scale * (1 - h**2) * v[:, :, None] * r[:, None, :]
+            w = w - lr * (dz @ x)                                   # ∂L/∂w_i = Σ_j m^{-1/2} v_i tanh' r_j x_j
+            v = v - lr * grad_v
+    return torch.stack(record, dim=1).cpu().numpy()

@@ -5,7 +5,8 @@ import torch
 from dltnotes.data import linearly_separable
 from dltnotes.optimization import (angle, expected_parameter_risk, functional_model, gd_least_squares,
                                    hessian_spectral_norm, linear_gd, max_margin_direction, ridge,
-                                   square_loss_gd_trace)
+                                   sgd_least_squares_expected_loss, sgd_least_squares_runs, square_loss_gd_trace,
+                                   two_layer_gd_ensemble)
 from dltnotes.training import MLP
 
 
@@ -172,3 +173,94 @@ def test_ridge_and_risk_formulas():
         ridge(x, y, 0.0)
     with pytest.raises(ValueError, match="same n"):
         gd_least_squares(x, y[:3], lr=0.1, steps=2)
+
+
+def test_square_loss_gd_trace_records_the_distance_travelled():
+    gen = torch.Generator().manual_seed(2)
+    model = MLP(6, 1, 0, seed=0).double()
+    x = torch.randn(3, 6, generator=gen, dtype=torch.float64)
+    y = torch.randn(3, generator=gen, dtype=torch.float64)
+    tr = square_loss_gd_trace(model, x, y, lr=0.1, steps=5)
+    w0, _ = functional_model(model)
+    assert tr.distance.shape == (6,) and tr.distance[0] == 0
+    assert abs(tr.distance[-1] - (tr.w - w0).norm().item()) < 1e-12
+    steps = 0.1 * np.sqrt(tr.grad_sq[:-1])                          # ‖w_(t+1) − w_t‖ = η‖∇L(w_t)‖
+    assert (tr.distance[1:] <= np.cumsum(steps) + 1e-12).all()       # triangle inequality
+
+
+def _sgd_problem(n=5, d=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)) / np.sqrt(d), rng.standard_normal(n)
+
+
+def test_sgd_expected_loss_full_batch_limit_and_one_step_by_enumeration():
+    x, y = _sgd_problem()
+    n = x.shape[0]
+    # b → ∞ is full-batch GD; a large batch is close, and the gap shrinks like 1/b
+    gd = [0.5 / n * np.sum((x @ gd_least_squares(x, y, lr=0.7, steps=t) - y) ** 2) for t in range(6)]
+    e1 = sgd_least_squares_expected_loss(x, y, lr=0.7, batch=10**6, steps=5)
+    assert np.allclose(e1, gd, rtol=1e-5)
+    # one step with b = 2, averaged over all n² ordered index pairs
+    exact = sgd_least_squares_expected_loss(x, y, lr=0.7, batch=2, steps=1)[1]
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            w = -0.7 / 2 * (x[i] * (-y[i]) + x[j] * (-y[j]))
+            total += 0.5 / n * np.sum((x @ w - y) ** 2)
+    assert abs(exact - total / n**2) < 1e-12 * total
+
+
+def test_sgd_runs_agree_with_the_exact_expectation():
+    x, y = _sgd_problem(seed=1)
+    exact = sgd_least_squares_expected_loss(x, y, lr=0.5, batch=2, steps=20)
+    runs = sgd_least_squares_runs(x, y, lr=0.5, batch=2, steps=20, runs=4000, seed=3)
+    assert runs.shape == (4000, 21) and np.allclose(runs[:, 0], exact[0])
+    se = runs.std(0, ddof=1) / np.sqrt(4000)
+    assert (np.abs(runs.mean(0) - exact) <= 5 * se + 1e-14).all()
+    again = sgd_least_squares_runs(x, y, lr=0.5, batch=2, steps=20, runs=4000, seed=3)
+    assert np.array_equal(runs, again)
+
+
+def test_sgd_least_squares_rejects_bad_input():
+    x, y = _sgd_problem()
+    with pytest.raises(ValueError, match="same n"):
+        sgd_least_squares_expected_loss(x, y[:3], lr=0.1, batch=1, steps=1)
+    with pytest.raises(ValueError, match="batch"):
+        sgd_least_squares_expected_loss(x, y, lr=0.1, batch=0, steps=1)
+    with pytest.raises(ValueError, match="lr"):
+        sgd_least_squares_runs(x, y, lr=0.0, batch=1, steps=1, runs=2)
+    with pytest.raises(ValueError, match="runs"):
+        sgd_least_squares_runs(x, y, lr=0.1, batch=1, steps=1, runs=0)
+    with pytest.raises(ValueError, match="NaN"):
+        sgd_least_squares_runs(x * np.nan, y, lr=0.1, batch=1, steps=1, runs=2)
+    with pytest.raises(RuntimeError, match="diverged"):
+        sgd_least_squares_expected_loss(x * 100, y, lr=10.0, batch=1, steps=400)
+
+
+def test_two_layer_gd_ensemble_matches_autograd_on_one_network():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(6, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(6, generator=gen, dtype=torch.float64)
+    curves = two_layer_gd_ensemble(x, y, width=5, runs=3, lr=0.05, steps=10, record_every=5, seed=7)
+    assert curves.shape == (3, 3)
+    init = torch.Generator().manual_seed(7)
+    w = torch.randn(3, 5, 3, generator=init, dtype=torch.float64)[1].requires_grad_(True)
+    v = torch.randn(3, 5, generator=init, dtype=torch.float64)[1].requires_grad_(True)
+    for t in range(11):
+        loss = 0.5 * ((torch.tanh(x @ w.T) @ v / 5**0.5 - y) ** 2).sum()
+        if t % 5 == 0:
+            assert abs(loss.item() - curves[1, t // 5]) < 1e-12 * loss.item()
+        gw, gv = torch.autograd.grad(loss, (w, v))
+        with torch.no_grad():
+            w -= 0.05 * gw
+            v -= 0.05 * gv
+
+
+def test_two_layer_gd_ensemble_rejects_bad_input():
+    x, y = torch.zeros(4, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="same n"):
+        two_layer_gd_ensemble(x, y[:3], width=2, runs=1, lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="width"):
+        two_layer_gd_ensemble(x, y, width=0, runs=1, lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="steps"):
+        two_layer_gd_ensemble(x, y, width=2, runs=1, lr=0.1, steps=0)
