@@ -1,4 +1,5 @@
-"""Gradient attacks (FGSM, PGD), their evaluation, and adversarial training.
+"""Gradient attacks (FGSM, PGD), minimal-perturbation attacks (Carlini–Wagner ℓ2, DeepFool), their evaluation,
+and adversarial training.
 
 **Conventions.**
 
@@ -22,6 +23,10 @@
   step is the average of the loss over ``K`` independent calls of the model, so its gradient is the average of
   the ``K`` per-draw gradients.
 
+* The minimal-perturbation attacks (:func:`carlini_wagner_l2`, :func:`deepfool`) have no radius: they look for
+  the nearest misclassified point, use the logits ``(B, C)`` of the model and class labels, and return a
+  point of the box per sample (what they return where they fail is stated in each docstring).
+
 Taught in :ref:`chap-adversarial` (the attacks) and :ref:`chap-adversarial-training` (adversarial training);
 the iteration is that of Madry et al. (2018) and of torchattacks.
 """
@@ -39,8 +44,8 @@ from torch import nn
 from ._validate import check_bool, check_int, check_real, check_tensor
 from .training import History, train
 
-__all__ = ["NORMS", "fgsm", "pgd", "predict", "robust_accuracy", "attack_success_rate", "adversarial_training",
-           "QuantizedInput"]
+__all__ = ["NORMS", "fgsm", "pgd", "predict", "robust_accuracy", "attack_success_rate", "carlini_wagner_l2",
+           "deepfool", "adversarial_training", "QuantizedInput"]
 
 #: The threat models :func:`pgd` knows: ``"linf"`` (sign steps, entrywise clamp) and ``"l2"`` (normalised
 #: gradient steps, radial rescaling).
@@ -432,6 +437,202 @@ def attack_success_rate(model, x_adv: torch.Tensor, y: torch.Tensor, *, target: 
             raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
         success = success[predict(model, x).eq(y)]
     return success.double().mean().item() if success.numel() else math.nan
+
+
+# ----------------------------------------------------------------------------------------------- minimal perturbations
+def _check_classifier_args(model, x, y, bounds, targeted):
+    """Validate a minimal-perturbation attack's model, batch, labels and bounds (labels must be int64)."""
+    _, lo, hi, targeted = _check_attack_args(model, x, y, 0.0, bounds, None, targeted)
+    return lo, hi, targeted
+
+
+def _logits(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` checked to be ``(B, C)`` logits with ``C ≥ 2`` and every label ``< C``."""
+    z = model(x)
+    if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[0] != x.shape[0] or z.shape[1] < 2:
+        raise ValueError(f"the model must return logits (B, C) with C >= 2, got "
+                         f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
+    if int(y.min()) < 0 or int(y.max()) >= z.shape[1]:
+        raise ValueError(f"labels must lie in [0, {z.shape[1]}), got values in [{int(y.min())}, {int(y.max())}]")
+    return z
+
+
+def _margin(z: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """Per sample, how far the attack is from success: ``Z_y − max_{j≠y} Z_j`` (untargeted) or
+    ``max_{j≠t} Z_j − Z_t`` (targeted, ``y = t``). The attack has succeeded when it is ``< 0``."""
+    own = z.gather(1, y[:, None])[:, 0]
+    others = z.scatter(1, y[:, None], -math.inf).amax(1)
+    return others - own if targeted else own - others
+
+
+def carlini_wagner_l2(model, x: torch.Tensor, y: torch.Tensor, *, c: float = 1e-2, steps: int = 1000,
+                      lr: float = 1e-2, binary_search_steps: int = 9, kappa: float = 0.0,
+                      targeted: bool = False, bounds=(0.0, 1.0)) -> torch.Tensor:
+    """The ℓ2 attack of Carlini & Wagner (2017): the smallest perturbation found that changes the class.
+
+    The minimal-perturbation problem ``min ‖δ‖₂ s.t. the class of x + δ is not y, lo ≤ x + δ ≤ hi`` is relaxed
+    to the penalised problem (see :ref:`chap-adversarial`)
+
+        ``min_w  ‖x'(w) − x‖₂² + c · max(Z_y(x') − max_{j≠y} Z_j(x'), −κ)``,
+        ``x'(w) = lo + (hi − lo)(tanh w + 1)/2``,
+
+    where ``Z`` are the logits (their margin is the loss f₆ of the paper). The change of variables makes every
+    ``w`` give a point of the box, so the problem is unconstrained; it is solved by ``steps`` steps of Adam on
+    ``w`` (β = (0.9, 0.999), started at ``x``). A **binary search on c**, per sample, finds the smallest
+    penalty that still succeeds: after a search round the sample's ``c`` is halved towards the largest
+    failing value if the round succeeded, and bisected (or multiplied by 10 while no round has succeeded)
+    otherwise. Over all steps of all rounds the attack keeps, per sample, the successful iterate (``Z_y + κ <
+    max_{j≠y} Z_j``, hence misclassified) of smallest ``‖x' − x‖₂``.
+
+    With ``targeted=True``, ``y`` holds the targets and the margin is ``max_{j≠t} Z_j − Z_t``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps ``(B, …)`` inputs to logits ``(B, C)``, ``C ≥ 2``, each sample's logits depending only on that
+        sample (BatchNorm in train mode breaks this). Its train/eval mode is left as it is.
+    x : torch.Tensor
+        Clean inputs ``(B, …)``, floating, inside ``bounds``.
+    y : torch.Tensor
+        ``(B,)`` int64 true labels (targets when ``targeted``).
+    c : float
+        Initial penalty (> 0), the same for every sample.
+    steps : int
+        Adam steps per search round (≥ 1).
+    lr : float
+        Adam's step size on ``w`` (> 0). Each coordinate of ``w`` moves by about ``lr`` per step, so ``x'``
+        moves by at most about ``lr · (hi − lo)/2`` per coordinate.
+    binary_search_steps : int
+        Number of search rounds on ``c`` (≥ 1).
+    kappa : float
+        Confidence κ ≥ 0: success needs the margin below ``−κ``.
+    targeted : bool
+        Reach the class ``y`` instead of leaving it.
+    bounds : tuple of float
+        ``(lo, hi)``, the input domain. Inputs on the boundary start a hair inside it (``tanh`` never reaches
+        ±1): at relative distance ``1e-6`` for float64 inputs, ``1e-4`` for lower precision.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, …)`` with x's shape, dtype and device: per sample, the successful point of smallest ℓ2 distance
+        to ``x``, and **the clean input x itself where the attack failed** (so a failure shows as a zero
+        perturbation that is still classified ``y``; check with :func:`predict`). An input that is already
+        misclassified is returned at (nearly) zero distance.
+    """
+    lo, hi, targeted = _check_classifier_args(model, x, y, bounds, targeted)
+    c = check_real("c", c, min_value=0.0, min_inclusive=False)
+    steps = check_int("steps", steps, min_value=1)
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    binary_search_steps = check_int("binary_search_steps", binary_search_steps, min_value=1)
+    kappa = check_real("kappa", kappa, min_value=0.0)
+    x = x.detach()
+    B = x.shape[0]
+    squeeze = 1e-6 if x.dtype == torch.float64 else 1e-4          # keep atanh finite on the boundary
+    w0 = torch.atanh(((x - lo) / (hi - lo) * 2 - 1).clamp(-1 + squeeze, 1 - squeeze))
+    const = torch.full((B,), c, dtype=x.dtype, device=x.device)
+    lower = torch.zeros_like(const)
+    upper = torch.full_like(const, math.inf)
+    best = x.clone()
+    best_l2 = torch.full_like(const, math.inf)
+    beta1, beta2, adam_eps = 0.9, 0.999, 1e-8
+    with torch.enable_grad():
+        for _ in range(binary_search_steps):
+            w = w0.clone()
+            m, v = torch.zeros_like(w), torch.zeros_like(w)
+            round_success = torch.zeros(B, dtype=torch.bool, device=x.device)
+            for t in range(1, steps + 1):
+                w.requires_grad_(True)
+                x_new = lo + (hi - lo) * (torch.tanh(w) + 1) / 2
+                l2 = (x_new - x).reshape(B, -1).pow(2).sum(1)         # ‖x' − x‖₂², per sample
+                margin = _margin(_logits(model, x_new, y), y, targeted)
+                loss = (l2 + const * margin.clamp_min(-kappa)).sum()
+                (g,) = torch.autograd.grad(loss, w)
+                with torch.no_grad():                                 # keep the best success so far
+                    success = margin < -kappa
+                    better = success & (l2 < best_l2)
+                    best_l2 = torch.where(better, l2, best_l2)
+                    best = torch.where(better.reshape((-1,) + (1,) * (x.ndim - 1)), x_new, best)
+                    round_success |= success
+                    m = beta1 * m + (1 - beta1) * g                   # Adam on w
+                    v = beta2 * v + (1 - beta2) * g * g
+                    step = (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + adam_eps)
+                    w = w.detach() - lr * step
+            # the binary search on c: smaller after a success, larger after a failure
+            upper = torch.where(round_success, torch.minimum(upper, const), upper)
+            lower = torch.where(round_success, lower, torch.maximum(lower, const))
+            const = torch.where(torch.isfinite(upper), (lower + upper) / 2, const * 10)
+    return best.detach()
+
+
+def deepfool(model, x: torch.Tensor, y: torch.Tensor, *, steps: int = 50, overshoot: float = 0.02,
+             bounds=(0.0, 1.0)) -> torch.Tensor:
+    """DeepFool, multi-class ℓ2 version (Moosavi-Dezfooli et al. 2016): step to the nearest linearised boundary.
+
+    At the current point ``x_i`` each rival class ``k ≠ y`` has the margin ``f_k = Z_k − Z_y < 0`` and its
+    gradient ``w_k = ∇Z_k − ∇Z_y``; the linearised boundary of class ``k`` is at distance ``|f_k| / ‖w_k‖₂``.
+    The attack takes the nearest one, ``l``, and the step ``r_i = (|f_l| / ‖w_l‖₂ + ξ) · w_l / ‖w_l‖₂`` that
+    reaches it and goes ``ξ = 10⁻⁴ (hi − lo)`` beyond (the paper's ``10⁻⁴``: without it an iterate whose
+    step is eaten by the clipping can stall on the boundary); the steps add up to ``r = Σ r_i`` and the next
+    point is ``x_{i+1} = clip(x + (1 + overshoot)·r)``. It stops on each sample as soon as the sample is
+    misclassified. For an affine classifier the linearisation is exact, so, where the bounds do not bind, one
+    step reaches the nearest boundary and the result is at distance exactly ``(1 + overshoot)(D + ξ)`` from
+    ``x``, ``D`` the minimal distance (see :ref:`chap-adversarial`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps ``(B, …)`` inputs to logits ``(B, C)``, ``C ≥ 2``, each sample's logits depending only on that
+        sample. Its train/eval mode is left as it is. Each step costs ``C`` gradient evaluations.
+    x : torch.Tensor
+        Clean inputs ``(B, …)``, floating, inside ``bounds``.
+    y : torch.Tensor
+        ``(B,)`` int64 labels to move away from (the true labels; the paper uses the clean prediction).
+    steps : int
+        Maximal number of linearisation steps (≥ 1).
+    overshoot : float
+        ``η ≥ 0``: the accumulated step is multiplied by ``1 + η``, to land across the boundary rather than
+        on it.
+    bounds : tuple of float
+        ``(lo, hi)``, the input domain; every iterate is clipped to it.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, …)`` with x's shape, dtype and device: per sample, the first iterate that is misclassified
+        (``x`` itself if it already is), or **the last iterate where the attack failed** within ``steps``
+        (check with :func:`predict`).
+    """
+    lo, hi, _ = _check_classifier_args(model, x, y, bounds, False)
+    steps = check_int("steps", steps, min_value=1)
+    overshoot = check_real("overshoot", overshoot, min_value=0.0)
+    x = x.detach()
+    B = x.shape[0]
+    push = 1e-4 * (hi - lo)                # the paper's extra 1e-4: progress even where clipping bites
+    r_total = torch.zeros_like(x)
+    x_i = x.clone()
+    with torch.enable_grad():
+        for _ in range(steps):
+            x_var = x_i.detach().requires_grad_(True)
+            z = _logits(model, x_var, y)
+            active = z.argmax(1).eq(y)                      # still classified y: keep going
+            if not bool(active.any()):
+                break
+            grads = torch.stack([torch.autograd.grad(z[:, k].sum(), x_var, retain_graph=True)[0]
+                                 for k in range(z.shape[1])], 1)            # (B, C, …)
+            with torch.no_grad():
+                f = z - z.gather(1, y[:, None])                              # f_k = Z_k − Z_y
+                w = (grads - grads[torch.arange(B), y][:, None]).reshape(B, z.shape[1], -1)
+                w_norm = w.norm(dim=2)
+                dist = f.abs() / w_norm.clamp_min(1e-30)
+                dist.scatter_(1, y[:, None], math.inf)                       # k = y is no rival
+                l = dist.argmin(1)
+                w_l, f_l = w[torch.arange(B), l], f[torch.arange(B), l]
+                w_l_norm = w_norm[torch.arange(B), l].clamp_min(1e-30)
+                r = ((f_l.abs() / w_l_norm + push) / w_l_norm)[:, None] * w_l
+                r_total += torch.where(active[:, None], r, 0.0).reshape(x.shape)
+                x_i = (x + (1 + overshoot) * r_total).clamp(lo, hi)
+    return x_i.detach()
 
 
 # ----------------------------------------------------------------------------------------------- training

@@ -216,6 +216,170 @@ def test_success_rates_count_the_same_population():
     assert math.isnan(attack_success_rate(model, wrong, y[~keep][:1], x=wrong))
 
 
+# ----------------------------------------------------------------------------------------------- minimal perturbations
+WIDE = (-10.0, 10.0)  # bounds that do not bind for inputs in [0, 1] and perturbations of size < 9
+
+
+def _affine(d, c, seed):
+    """A float64 affine classifier, its weights (C, d) and bias (C,)."""
+    g = torch.Generator().manual_seed(seed)
+    lin = nn.Linear(d, c).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(c, d, generator=g, dtype=torch.float64))
+        lin.bias.copy_(torch.randn(c, generator=g, dtype=torch.float64))
+    return lin, lin.weight.detach(), lin.bias.detach()
+
+
+def _facet_distances(W, b, x, y):
+    """(B, C): distance from x to the hyperplane {Z_y = Z_j} of each rival j (inf for j = y)."""
+    z = x @ W.T + b
+    gap = z.gather(1, y[:, None]) - z
+    norm = (W[y][:, None, :] - W[None]).norm(dim=2)
+    return (gap / norm).masked_fill(nn.functional.one_hot(y, W.shape[0]).bool(), math.inf)
+
+
+def _affine_batch(c, seed, B=12, d=6):
+    model, W, b = _affine(d, c, seed)
+    x = torch.rand(B, d, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x).argmax(1)  # correctly classified by construction
+    return model, W, b, x, y
+
+
+@pytest.mark.parametrize("c", [2, 5])
+def test_deepfool_reaches_the_nearest_hyperplane_in_one_step(c):
+    from dltnotes.attacks import deepfool
+
+    model, W, b, x, y = _affine_batch(c, seed=3)
+    dist = _facet_distances(W, b, x, y).amin(1)  # exact minimal ℓ2 perturbation
+    eta, push = 0.02, 1e-4 * (WIDE[1] - WIDE[0])
+    x_adv = deepfool(model, x, y, overshoot=eta, bounds=WIDE)
+    norms = (x_adv - x).norm(dim=1)
+    assert torch.allclose(norms, (1 + eta) * (dist + push), rtol=1e-10, atol=0)
+    assert bool(predict(model, x_adv).ne(y).all())
+    # one linearisation step is enough: the linearisation of an affine model is exact
+    assert torch.allclose(deepfool(model, x, y, steps=1, overshoot=eta, bounds=WIDE), x_adv, atol=1e-12)
+    # the power of the check: a step to the second-nearest hyperplane would be longer
+    second = _facet_distances(W, b, x, y).sort(1).values[:, 1]
+    assert bool((second > dist * (1 + 1e-6)).all()) if c > 2 else True
+
+
+def test_carlini_wagner_reaches_the_hyperplane_of_a_binary_affine_model():
+    from dltnotes.attacks import carlini_wagner_l2
+
+    model, W, b, x, y = _affine_batch(2, seed=4, d=8)
+    dist = _facet_distances(W, b, x, y).amin(1)
+    lr = 1e-3
+    x_adv = carlini_wagner_l2(model, x, y, c=1e-2, lr=lr, steps=300, binary_search_steps=6, bounds=WIDE)
+    norms = (x_adv - x).norm(dim=1)
+    one_step = lr * (WIDE[1] - WIDE[0]) / 2 * math.sqrt(x.shape[1])  # one Adam step, in input space
+    assert bool(predict(model, x_adv).ne(y).all())
+    assert bool((norms >= dist * (1 - 1e-12)).all())  # nothing misclassified is nearer
+    assert bool((norms <= dist + one_step).all())
+    # κ: the margin must reach −κ, so the perturbation grows to (margin + κ)/‖w_y − w_j‖
+    kappa = 0.5
+    x_k = carlini_wagner_l2(model, x, y, c=1e-2, lr=lr, steps=300, binary_search_steps=6, kappa=kappa,
+                            bounds=WIDE)
+    w_gap = (W[0] - W[1]).norm()
+    with torch.no_grad():
+        z = model(x_k)
+    assert bool((z.gather(1, y[:, None])[:, 0] - z.gather(1, (1 - y)[:, None])[:, 0] < -kappa).all())
+    assert bool(((x_k - x).norm(dim=1) <= dist + kappa / w_gap + one_step).all())
+
+
+def test_carlini_wagner_multiclass_ends_on_a_facet_not_always_the_nearest():
+    from dltnotes.attacks import carlini_wagner_l2
+
+    model, W, b, x, y = _affine_batch(5, seed=3, B=30)
+    facets = _facet_distances(W, b, x, y)
+    lr = 1e-3
+    x_adv = carlini_wagner_l2(model, x, y, c=1e-2, lr=lr, steps=300, binary_search_steps=6, bounds=WIDE)
+    norms = (x_adv - x).norm(dim=1)
+    one_step = lr * (WIDE[1] - WIDE[0]) / 2 * math.sqrt(x.shape[1])
+    reached = predict(model, x_adv)
+    assert bool(reached.ne(y).all())
+    assert bool((norms >= facets.amin(1) * (1 - 1e-12)).all())
+    # a local minimum of the penalised problem: the foot of the facet of the class it reached
+    assert bool((norms <= facets.gather(1, reached[:, None])[:, 0] + one_step).all())
+
+
+def test_carlini_wagner_targeted_and_failures_return_x():
+    from dltnotes.attacks import carlini_wagner_l2
+
+    model, W, b, x, y = _affine_batch(4, seed=5)
+    target = (y + 1) % 4
+    x_t = carlini_wagner_l2(model, x, target, c=1e-2, lr=1e-2, steps=200, binary_search_steps=6,
+                            targeted=True, bounds=WIDE)
+    assert bool(predict(model, x_t).eq(target).all())
+    # one round of one step only scores the starting point, which is classified y: every sample fails
+    x_f = carlini_wagner_l2(model, x, y, steps=1, binary_search_steps=1, bounds=WIDE)
+    assert torch.equal(x_f, x)
+
+
+@pytest.mark.parametrize("shape", [(6, 8), (4, 2, 2, 2)])
+def test_minimal_attacks_respect_bounds_and_leave_the_model_alone(shape):
+    from dltnotes.attacks import carlini_wagner_l2, deepfool
+
+    x, y = _batch(shape)
+    x[0].zero_()                                   # inputs on the boundary of the box
+    x[1].fill_(1.0)
+    model = MLP(int(np.prod(shape[1:])), 16, 1, d_out=3, seed=0)
+    model.train()
+    before = [p.detach().clone() for p in model.parameters()]
+    flat = nn.Sequential(nn.Flatten(), model)
+    with torch.no_grad():
+        outs = [deepfool(flat, x, y, steps=20), carlini_wagner_l2(flat, x, y, steps=30, lr=0.05,
+                                                                  binary_search_steps=3)]
+    for x_adv in outs:
+        assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and not x_adv.requires_grad
+        assert bool((x_adv >= 0).all()) and bool((x_adv <= 1).all())
+    assert model.training
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(a, p.detach()) for a, p in zip(before, model.parameters()))
+
+
+def test_deepfool_leaves_misclassified_inputs_alone():
+    from dltnotes.attacks import deepfool
+
+    model, W, b, x, y = _affine_batch(3, seed=6)
+    wrong = (y + 1) % 3
+    assert torch.equal(deepfool(model, x, wrong, bounds=WIDE), x)
+
+
+def test_minimal_attack_errors():
+    from dltnotes.attacks import carlini_wagner_l2, deepfool
+
+    model, W, b, x, y = _affine_batch(3, seed=7, B=4)
+    for attack in (carlini_wagner_l2, deepfool):
+        with pytest.raises(TypeError, match="int64"):
+            attack(model, x, y.double(), bounds=WIDE)
+        with pytest.raises(ValueError, match="one label per input"):
+            attack(model, x, y[:2], bounds=WIDE)
+        with pytest.raises(ValueError, match="labels must lie"):
+            attack(model, x, y + 3, bounds=WIDE)
+        with pytest.raises(ValueError, match="within bounds"):
+            attack(model, x + 2.0, y)
+        with pytest.raises(ValueError, match="lo < hi"):
+            attack(model, x, y, bounds=(1.0, 0.0))
+        with pytest.raises(ValueError, match="logits"):
+            attack(lambda t: t[:, 0], x, y, bounds=WIDE)
+        with pytest.raises(ValueError, match="logits"):
+            attack(lambda t: t[:, :1], x, y, bounds=WIDE)
+        with pytest.raises(TypeError, match="model"):
+            attack(3, x, y, bounds=WIDE)
+        with pytest.raises(ValueError, match="steps"):
+            attack(model, x, y, steps=0, bounds=WIDE)
+    with pytest.raises(ValueError, match="overshoot"):
+        deepfool(model, x, y, overshoot=-0.1, bounds=WIDE)
+    for bad in (dict(c=0.0), dict(lr=-1.0), dict(binary_search_steps=0), dict(kappa=-1.0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            carlini_wagner_l2(model, x, y, bounds=WIDE, **bad)
+    with pytest.raises(TypeError, match="targeted"):
+        carlini_wagner_l2(model, x, y, targeted=1, bounds=WIDE)
+    with pytest.raises(TypeError, match="steps"):
+        deepfool(model, x, y, steps=2.5, bounds=WIDE)
+
+
 def test_adversarial_training_runs_and_improves_robustness():
     g = torch.Generator().manual_seed(0)
     n = 200
