@@ -9,9 +9,13 @@
 * Linear models ``f(x) = x·w`` have no bias term. Their losses (:func:`linear_gd`) are *means* over the sample,
   and labels for ``"logistic"`` and ``"exponential"`` are in ``{−1, +1}``.
 * For least squares, ``L(w) = (1/2n)‖Xw − y‖²`` and ridge adds ``(λ/2)‖w‖²``; gradient descent starts at ``0``.
+* Two-layer ReLU networks (:func:`relu_net_gd`) are ``f(x) = Σ_j a_j relu(w_j·x)`` (optionally with biases), trained
+  on the *mean* exponential loss ``L = (1/n) Σ_i exp(−y_i f(x_i))``; ``ρ² = ‖θ‖²`` sums the squares of all
+  parameters.
 
 Taught in :ref:`chap-pl` (curvature, PL), :ref:`chap-pl-guarantees` (the ball, SGD, narrow networks) and
-:ref:`chap-implicit-bias` (margins, least-squares paths).
+:ref:`chap-implicit-bias` (margins, least-squares paths, the gradient flow in ``log t``, the smoothed margin of a
+homogeneous network).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from scipy import optimize
+from scipy import integrate, optimize
 from scipy.special import expit
 from torch import nn
 from torch.func import functional_call, grad
@@ -44,6 +48,10 @@ __all__ = [
     "sgd_least_squares_expected_loss",
     "sgd_least_squares_runs",
     "two_layer_gd_ensemble",
+    "separable_flow_log_time",
+    "MarginTrace",
+    "relu_net_gd",
+    "smoothed_margin",
 ]
 
 
@@ -611,3 +619,218 @@ def two_layer_gd_ensemble(x: torch.Tensor, y: torch.Tensor, *, width: int, runs:
             w = w - lr * (dz @ x)                                   # ∂L/∂w_i = Σ_j m^{-1/2} v_i tanh' r_j x_j
             v = v - lr * grad_v
     return torch.stack(record, dim=1).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------- long-time flow
+def _tail_force(excess: np.ndarray, m: np.ndarray, loss: str) -> np.ndarray:
+    """``e^s · (−ℓ'(m))`` from ``excess = s − m`` (computed without cancellation) and the margins ``m``."""
+    if loss == "exponential":
+        return np.exp(excess)
+    return np.exp(excess - np.logaddexp(0.0, -m))                # e^s σ(−m) = e^{s − m} / (1 + e^{−m})
+
+
+def separable_flow_log_time(x, y, w_hat, *, loss: str, lr: float, t0: float, w0, log_t,
+                            rtol: float = 1e-11) -> np.ndarray:
+    """The gradient flow that gradient descent discretises, integrated in ``s = log t`` to astronomically large t.
+
+    Gradient descent ``w_{t+1} = w_t − η∇L(w_t)`` on a linear model's mean logistic or exponential loss is the
+    Euler scheme, with unit steps in ``t``, of the flow ``dw/dt = −η∇L(w)``. With ``t = e^s`` and
+    ``u = w − ŵ s`` the same flow reads ``du/ds = (η/n) Σ_i e^s(−ℓ'(z_i·w)) z_i − ŵ``: the same path, in new
+    coordinates. When ``ŵ`` is the hard-margin SVM solution, ``e^s e^{−z_i·w} = e^{s(1 − z_i·ŵ)} e^{−z_i·u}``
+    stays bounded (``z_i·ŵ ≥ 1``), so the equation can be integrated in float64 to ``s`` in the thousands
+    (``t = e^{1000}``), which no iteration can reach. Any ``ŵ`` gives the same path; the SVM's keeps ``u``
+    bounded. The stiff solver Radau (scipy) is used with relative tolerance ``rtol``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        ``(n, d)`` inputs.
+    y : numpy.ndarray or torch.Tensor
+        ``(n,)`` labels in ``{−1, +1}``.
+    w_hat : numpy.ndarray or torch.Tensor
+        ``(d,)`` the direction subtracted, normally the SVM solution of :func:`max_margin_direction`.
+    loss : str
+        ``"logistic"`` or ``"exponential"`` (the mean loss, as in :func:`linear_gd`).
+    lr : float
+        The step ``η > 0`` of the gradient descent the flow stands for (time ``t`` counts steps).
+    t0 : float
+        Start time ``t₀ > 0``.
+    w0 : numpy.ndarray or torch.Tensor
+        ``(d,)`` the weights at ``t₀``.
+    log_t : sequence of float
+        Increasing values of ``s = log t``, all ``≥ log t₀``.
+    rtol : float
+        Relative tolerance of the solver (the absolute one is ``rtol/10``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(log_t), d)``: ``w(t)`` at ``t = e^s`` for each ``s`` in ``log_t``. See :ref:`chap-implicit-bias`;
+        Soudry et al. (2018).
+    """
+    x, y = _as_matrix("x", x, 2), _as_matrix("y", y, 1)
+    n, d = x.shape
+    if y.shape[0] != n:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {x.shape} and {y.shape}")
+    if not np.isin(y, (-1.0, 1.0)).all():
+        raise ValueError("y must contain only -1 and +1")
+    if loss not in ("logistic", "exponential"):
+        raise ValueError(f"loss must be 'logistic' or 'exponential', got {loss!r}")
+    w_hat, w0 = _as_matrix("w_hat", w_hat, 1), _as_matrix("w0", w0, 1)
+    if w_hat.shape != (d,) or w0.shape != (d,):
+        raise ValueError(f"w_hat and w0 must have length d = {d}, got {w_hat.shape} and {w0.shape}")
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    t0 = check_real("t0", t0, min_value=0.0, min_inclusive=False)
+    rtol = check_real("rtol", rtol, min_value=1e-14, max_value=1e-3)
+    s_eval = _as_matrix("log_t", log_t, 1)
+    s0 = math.log(t0)
+    if (np.diff(s_eval) <= 0).any() or s_eval[0] < s0:
+        raise ValueError(f"log_t must be increasing and ≥ log t0 = {s0:.6g}, got {s_eval!r}")
+    z = y[:, None] * x
+
+    gap = 1.0 - z @ w_hat             # s − m_i = s·gap_i − z_i·u: no cancellation between two large terms
+
+    def force(s, u):
+        zu = z @ u
+        m = s * (1.0 - gap) + zu
+        return _tail_force(s * gap - zu, m, loss), m
+
+    def rhs(s, u):
+        return lr / n * (z.T @ force(s, u)[0]) - w_hat
+
+    def jac(s, u):                                                 # −(η/n) Σ_i e^s ℓ''(m_i) z_i z_iᵀ
+        f, m = force(s, u)
+        curv = f * (expit(m) if loss == "logistic" else 1.0)
+        return -lr / n * (z.T * curv) @ z
+
+    u0 = w0 - s0 * w_hat
+    if s_eval[-1] == s0:
+        return np.tile(w0, (s_eval.size, 1))
+    sol = integrate.solve_ivp(rhs, (s0, s_eval[-1]), u0, method="Radau", t_eval=s_eval, rtol=rtol,
+                              atol=rtol / 10, jac=jac)
+    if sol.status != 0:
+        raise RuntimeError(f"the flow solver failed: {sol.message}")
+    return sol.y.T + s_eval[:, None] * w_hat
+
+
+# ----------------------------------------------------------------------------------------------- margins of networks
+class MarginTrace(NamedTuple):
+    """Gradient descent on a two-layer ReLU network: one entry per step ``k = 0 … steps`` (before the update)."""
+
+    loss: np.ndarray          #: ``(steps+1,)`` the mean exponential loss ``L = (1/n) Σ_i e^{−q_i}``
+    norm_sq: np.ndarray       #: ``(steps+1,)`` ``ρ² = ‖θ‖²``, all parameters
+    min_margin: np.ndarray    #: ``(steps+1,)`` ``min_i q_i`` with ``q_i = y_i f(x_i)``
+    nu: np.ndarray            #: ``(steps+1,)`` ``ν = (1/n) Σ_i e^{−q_i} q_i``
+    grad_norm_sq: np.ndarray  #: ``(steps+1,)`` ``‖∇L(θ)‖²``
+    params: dict              #: the final parameters: ``"w" (m, d)``, ``"a" (m,)`` (and ``"b" (m,)``, ``"c" ()``)
+
+
+def relu_net_gd(x, y, *, width: int, lr: float, steps: int, init_scale: float = 0.5, seed: int = 0,
+                bias: bool = False) -> MarginTrace:
+    """Gradient descent on ``f(x) = Σ_j a_j relu(w_j·x)`` with the mean exponential loss, in float64.
+
+    Without biases the network is positively homogeneous of degree 2 in ``θ = (W, a)``: ``f(cθ; x) =
+    c² f(θ; x)`` for ``c > 0``, the setting of Lyu and Li (2020). With ``bias=True`` it becomes
+    ``Σ_j a_j relu(w_j·x + b_j) + c``, which is not homogeneous (the planted counter-example). Initial weights:
+    ``w_j ~ N(0, s² I)``, ``a_j ~ N(0, s²/m)`` with ``s = init_scale``, biases zero. The gradient is written out
+    (ReLU′(0) = 0).
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        ``(n, d)`` inputs.
+    y : numpy.ndarray or torch.Tensor
+        ``(n,)`` labels in ``{−1, +1}``.
+    width : int
+        Number of hidden units ``m ≥ 1``.
+    lr : float
+        Constant step ``η > 0``.
+    steps : int
+        Number of steps ``≥ 1``.
+    init_scale : float
+        ``s > 0`` above.
+    seed : int
+        Seed of the initialisation (numpy ``default_rng``).
+    bias : bool
+        Add hidden and output biases.
+
+    Returns
+    -------
+    MarginTrace
+        Per-step loss, ``ρ²``, minimum margin, ``ν`` and ``‖∇L‖²``, and the final parameters. Raises
+        ``RuntimeError`` if the loss overflows (a step too large). See :ref:`chap-implicit-bias`; Lyu and Li
+        (2020).
+    """
+    x, y = _as_matrix("x", x, 2), _as_matrix("y", y, 1)
+    n, d = x.shape
+    if y.shape[0] != n:
+        raise ValueError(f"x (n, d) and y (n,) need the same n, got {x.shape} and {y.shape}")
+    if not np.isin(y, (-1.0, 1.0)).all():
+        raise ValueError("y must contain only -1 and +1")
+    m = check_int("width", width, min_value=1)
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    steps = check_int("steps", steps, min_value=1)
+    init_scale = check_real("init_scale", init_scale, min_value=0.0, min_inclusive=False)
+    seed = check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
+    rng = np.random.default_rng(seed)
+    w = init_scale * rng.standard_normal((m, d))
+    a = init_scale / math.sqrt(m) * rng.standard_normal(m)
+    b, c = np.zeros(m), 0.0
+    rec = np.empty((5, steps + 1))
+    for k in range(steps + 1):
+        h = x @ w.T + b if bias else x @ w.T                       # (n, m) pre-activations
+        r = np.maximum(h, 0.0)
+        q = y * (r @ a + c)                                        # margins y_i f(x_i)
+        e = np.exp(-q)
+        gf = -y * e / n                                            # ∂L/∂f(x_i)
+        ga = r.T @ gf
+        gh = np.outer(gf, a) * (h > 0)
+        gw = gh.T @ x
+        gb, gc = (gh.sum(0), gf.sum()) if bias else (0.0, 0.0)
+        norm_sq = (w**2).sum() + (a**2).sum() + ((b**2).sum() + c**2 if bias else 0.0)
+        gsq = (gw**2).sum() + (ga**2).sum() + ((gb**2).sum() + gc**2 if bias else 0.0)
+        rec[:, k] = e.mean(), norm_sq, q.min(), (e * q).mean(), gsq
+        if not np.isfinite(rec[:, k]).all():
+            raise RuntimeError(f"the loss overflowed at step {k}; lower the learning rate")
+        if k < steps:
+            w, a = w - lr * gw, a - lr * ga
+            if bias:
+                b, c = b - lr * gb, c - lr * gc
+    params = {"w": w, "a": a} | ({"b": b, "c": np.float64(c)} if bias else {})
+    return MarginTrace(*rec, params)
+
+
+def smoothed_margin(loss, n: int, norm_sq, *, degree: float = 2.0) -> np.ndarray:
+    """Lyu and Li's smoothed margin ``γ̃ = −log(n L) / ρ^L`` for the mean exponential loss ``L``.
+
+    With ``ℒ = nL = Σ_i e^{−q_i}`` the *sum* of the losses, ``e^{−q_min} ≤ ℒ ≤ n e^{−q_min}``, so
+    ``γ̃ ≤ q_min/ρ^L ≤ γ̃ + log n / ρ^L``: a smooth lower bound on the normalised margin. It is positive once
+    ``nL < 1`` (every point classified correctly) and, for a ``degree``-homogeneous network, non-decreasing along
+    gradient flow from then on.
+
+    Parameters
+    ----------
+    loss : array_like
+        Mean exponential losses ``L > 0`` (any shape).
+    n : int
+        Sample size.
+    norm_sq : array_like
+        ``ρ² = ‖θ‖²``, broadcastable with ``loss``.
+    degree : float
+        The homogeneity degree ``L > 0`` of the network.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``γ̃``, the broadcast shape of ``loss`` and ``norm_sq``. See :ref:`chap-implicit-bias`; Lyu and Li (2020).
+    """
+    loss, norm_sq = np.asarray(loss, dtype=float), np.asarray(norm_sq, dtype=float)
+    n = check_int("n", n, min_value=1)
+    degree = check_real("degree", degree, min_value=0.0, min_inclusive=False)
+    if not (np.isfinite(loss).all() and (loss > 0).all()):
+        raise ValueError("loss must be positive and finite")
+    if not (np.isfinite(norm_sq).all() and (norm_sq > 0).all()):
+        raise ValueError("norm_sq must be positive and finite")
+    return -np.log(n * loss) / norm_sq ** (degree / 2)

@@ -264,3 +264,119 @@ def test_two_layer_gd_ensemble_rejects_bad_input():
         two_layer_gd_ensemble(x, y, width=0, runs=1, lr=0.1, steps=1)
     with pytest.raises(ValueError, match="steps"):
         two_layer_gd_ensemble(x, y, width=2, runs=1, lr=0.1, steps=0)
+
+
+# ----------------------------------------------------------------------------------------------- long-time flow
+from dltnotes.optimization import relu_net_gd, separable_flow_log_time, smoothed_margin  # noqa: E402
+
+
+def test_flow_in_log_time_matches_the_closed_form_for_one_point():
+    # one point z, ‖z‖ = 1, exponential loss: dw/dt = η e^{−w·z} z  ⇒  w·z = log(e^{a0} + η (t − t0))
+    z = np.array([[0.6, 0.8]])
+    eta, t0, a0 = 0.5, 3.0, 0.2
+    s = np.log([3.0, 10.0, 1e6, 1e30])
+    for w_hat in (z[0], np.zeros(2), 2 * z[0]):                     # any ŵ gives the same path
+        w = separable_flow_log_time(z, np.ones(1), w_hat, loss="exponential", lr=eta, t0=t0,
+                                    w0=a0 * z[0], log_t=s)
+        exact = np.log(np.exp(a0) + eta * (np.exp(s) - t0))
+        assert np.allclose(w @ z[0], exact, rtol=1e-8, atol=0)
+        assert np.allclose(w - np.outer(w @ z[0], z[0]), 0, atol=1e-9)   # stays on the line of z
+
+
+def test_flow_in_log_time_tracks_gradient_descent_with_a_small_step():
+    data = linearly_separable(10, 2, margin=0.3, seed=3)
+    x, y = data.x.numpy(), data.y.numpy()
+    svm = max_margin_direction(x, y)
+    lr = 0.05 / np.linalg.eigvalsh(x.T @ x / 10).max()              # small step: GD ≈ flow
+    w_gd = linear_gd(x, y, loss="logistic", lr=lr, record_steps=[100, 2000])
+    w_fl = separable_flow_log_time(x, y, svm.w, loss="logistic", lr=lr, t0=100, w0=w_gd[0],
+                                   log_t=[np.log(2000)])
+    assert np.linalg.norm(w_fl[0] - w_gd[1]) < 1e-3 * np.linalg.norm(w_gd[1] - w_gd[0])
+
+
+def test_flow_in_log_time_reaches_the_offset_of_the_theorem():
+    z = np.array([[1.0, 0.2], [0.1, 1.0], [2.0, 2.0]])               # two support vectors
+    svm = max_margin_direction(z, np.ones(3))
+    zs = z[svm.support]
+    alpha = np.linalg.solve(zs @ zs.T, np.ones(2))
+    eta = 0.3
+    w_tilde = np.linalg.solve(zs, np.log(eta / 3 / alpha))
+    w = separable_flow_log_time(z, np.ones(3), svm.w, loss="logistic", lr=eta, t0=1.0,
+                                w0=np.zeros(2), log_t=[500.0])
+    assert np.allclose(w[0] - 500 * svm.w, w_tilde, atol=1e-8)
+
+
+def test_flow_in_log_time_rejects_bad_input():
+    z, y = np.eye(2), np.ones(2)
+    kw = dict(loss="logistic", lr=0.1, t0=1.0, w0=np.zeros(2), log_t=[0.0, 1.0])
+    with pytest.raises(ValueError, match="loss"):
+        separable_flow_log_time(z, y, np.ones(2), **(kw | {"loss": "square"}))
+    with pytest.raises(ValueError, match="increasing"):
+        separable_flow_log_time(z, y, np.ones(2), **(kw | {"log_t": [1.0, 0.5]}))
+    with pytest.raises(ValueError, match="log t0"):
+        separable_flow_log_time(z, y, np.ones(2), **(kw | {"t0": 10.0}))
+    with pytest.raises(ValueError, match="length d"):
+        separable_flow_log_time(z, y, np.ones(3), **kw)
+    with pytest.raises(ValueError, match="-1 and \\+1"):
+        separable_flow_log_time(z, np.array([1.0, 0.5]), np.ones(2), **kw)
+    with pytest.raises(ValueError, match="lr"):
+        separable_flow_log_time(z, y, np.ones(2), **(kw | {"lr": 0.0}))
+
+
+# ----------------------------------------------------------------------------------------------- network margins
+def _xor(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2))
+    return x, np.sign(x[:, 0] * x[:, 1])
+
+
+def test_relu_net_gd_gradient_matches_autograd_and_is_homogeneous():
+    x, y = _xor()
+    tr = relu_net_gd(x, y, width=7, lr=0.1, steps=1, seed=4)
+    rng = np.random.default_rng(4)                                  # the same initial draw
+    w0 = torch.tensor(0.5 * rng.standard_normal((7, 2)), requires_grad=True)
+    a0 = torch.tensor(0.5 / np.sqrt(7) * rng.standard_normal(7), requires_grad=True)
+    loss = torch.exp(-torch.tensor(y) * (torch.relu(torch.tensor(x) @ w0.T) @ a0)).mean()
+    loss.backward()
+    assert np.isclose(tr.loss[0], loss.item(), rtol=1e-13)
+    assert np.isclose(tr.grad_norm_sq[0], ((w0.grad**2).sum() + (a0.grad**2).sum()).item(), rtol=1e-12)
+    assert np.allclose(tr.params["w"], (w0 - 0.1 * w0.grad).detach().numpy(), atol=1e-14)
+    assert np.allclose(tr.params["a"], (a0 - 0.1 * a0.grad).detach().numpy(), atol=1e-14)
+    tb = relu_net_gd(x, y, width=7, lr=0.1, steps=1, seed=4, bias=True)   # zero biases at start
+    assert tb.loss[0] == tr.loss[0] and set(tb.params) == {"w", "a", "b", "c"}
+    # homogeneity: GD on a 2-homogeneous net has ρ²_{k+1} − ρ²_k = 4ην_k + η²‖g_k‖² exactly
+    tr = relu_net_gd(x, y, width=9, lr=0.05, steps=50, seed=1)
+    assert np.allclose(np.diff(tr.norm_sq), 4 * 0.05 * tr.nu[:-1] + 0.05**2 * tr.grad_norm_sq[:-1],
+                       rtol=0, atol=1e-12 * tr.norm_sq.max())
+    tb = relu_net_gd(x, y, width=9, lr=0.05, steps=50, seed=1, bias=True)
+    assert not np.allclose(np.diff(tb.norm_sq), 4 * 0.05 * tb.nu[:-1] + 0.05**2 * tb.grad_norm_sq[:-1],
+                           rtol=0, atol=1e-12 * tb.norm_sq.max())
+
+
+def test_relu_net_gd_rejects_bad_input_and_overflow():
+    x, y = _xor()
+    with pytest.raises(ValueError, match="width"):
+        relu_net_gd(x, y, width=0, lr=0.1, steps=1)
+    with pytest.raises(TypeError, match="bias"):
+        relu_net_gd(x, y, width=3, lr=0.1, steps=1, bias=1)
+    with pytest.raises(ValueError, match="-1 and \\+1"):
+        relu_net_gd(x, np.zeros(12), width=3, lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="same n"):
+        relu_net_gd(x, y[:5], width=3, lr=0.1, steps=1)
+    with pytest.raises(RuntimeError, match="overflow"):
+        with np.errstate(all="ignore"):
+            relu_net_gd(x, y, width=3, lr=1e6, steps=20, init_scale=3.0)
+
+
+def test_smoothed_margin_sandwiches_the_normalised_margin():
+    q = np.array([0.5, 1.0, 3.0])
+    loss, rho2 = np.exp(-q).mean(), 2.0
+    g = smoothed_margin(loss, 3, rho2)
+    assert g <= q.min() / rho2 <= g + np.log(3) / rho2
+    assert np.isclose(smoothed_margin(np.exp(-1.0) / 3, 3, 4.0, degree=3), 1 / 8)
+    with pytest.raises(ValueError, match="positive"):
+        smoothed_margin(0.0, 3, 1.0)
+    with pytest.raises(ValueError, match="norm_sq"):
+        smoothed_margin(0.1, 3, -1.0)
+    with pytest.raises(TypeError):
+        smoothed_margin(0.1, 2.5, 1.0)
