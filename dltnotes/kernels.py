@@ -36,6 +36,7 @@ __all__ = [
     "empirical_ntk",
     "kernel_regression",
     "kernel_gradient_flow",
+    "kernel_gradient_descent",
     "arccos_angle",
     "polynomial_features",
     "polynomial_kernel",
@@ -831,3 +832,61 @@ def kernel_gradient_flow(k_train, residual0, t, *, k_test_train=None) -> FlowPre
         gain = torch.where(evals[None, :] > 0, -torch.expm1(-lt) / safe, times[:, None].expand_as(lt))
         shift = -torch.einsum("mj,tj...->tm...", kt @ evecs, gain[extra] * coef)
     return FlowPrediction(residual, shift)
+
+
+def kernel_gradient_descent(k_train, residual0, steps, lr: float, *, k_test_train=None) -> FlowPrediction:
+    r"""Gradient descent on the linear model with kernel ``K``: residual :math:`(I-\eta K)^s u(0)` and test shift.
+
+    The discrete-time twin of :func:`kernel_gradient_flow`, with the same convention (sum loss
+    ``½ Σ_i (f(x_i) − y_i)²``, step ``η``): ``u_{s+1} = (I − ηK) u_s``. For the **mean** loss of
+    :func:`dltnotes.training.train`, pass ``lr = η / n``. A test point moves by
+    :math:`f_*(s) - f_*(0) = -\eta K_*\sum_{r<s}u_r = -K_* K^{-1}\big(I-(I-\eta K)^s\big)u(0)`, computed in the
+    eigenbasis of ``K`` with the gain :math:`(1-(1-\eta\lambda)^s)/\lambda`, which equals ``η s`` at ``λ = 0``
+    (so near-singular kernels are safe). As ``η → 0`` with ``η s = t`` fixed it tends to the flow at time ``t``.
+
+    Parameters
+    ----------
+    k_train : torch.Tensor or numpy.ndarray
+        Symmetric PSD ``(n, n)`` kernel on the training points (negative round-off eigenvalues are set to 0).
+    residual0 : torch.Tensor or numpy.ndarray
+        ``u(0) = f_0(x) − y``, shape ``(n,)`` or ``(n, k)``.
+    steps : int or sequence of int
+        Numbers of steps ``s ≥ 0``, scalar or ``(T,)``.
+    lr : float
+        The step ``η > 0`` on the sum loss. Stable when ``η λ_max(K) < 2``; larger steps are allowed (the
+        residual then grows, as it would for the model).
+    k_test_train : torch.Tensor or numpy.ndarray, optional
+        ``(m, n)`` kernel between test and training points.
+
+    Returns
+    -------
+    FlowPrediction
+        ``residual (T, n, …)`` and ``test_shift (T, m, …)`` (``T = 1`` for a scalar ``steps``).
+
+    See :ref:`chap-ntk-regression`. Reference: Lee et al. (2019), *Wide neural networks of any depth evolve as
+    linear models under gradient descent*, eqs. (10)–(11), here in discrete time.
+    """
+    k = _sym_kernel(k_train)
+    n = k.shape[0]
+    u0 = _targets("residual0", residual0, n, k)
+    kt = _test_kernel(k_test_train, n, k)
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    raw = steps.detach().cpu().reshape(-1).tolist() if isinstance(steps, torch.Tensor) else steps
+    many = isinstance(raw, (list, tuple, np.ndarray))
+    ss = [check_int("steps", s, min_value=0) for s in (list(np.ravel(raw)) if many else [raw])]
+    if not ss:
+        raise ValueError("steps must be one or more non-negative integers, got an empty sequence")
+    evals, evecs = torch.linalg.eigh(k)
+    evals = evals.clamp_min(0.0)
+    count = torch.tensor(ss, dtype=k.dtype, device=k.device)[:, None]       # (T, 1)
+    factor = (1 - lr * evals)[None, :] ** count                              # (T, n): (1 − ηλ)^s
+    coef = evecs.T @ u0
+    extra = (slice(None), slice(None)) + (None,) * (u0.ndim - 1)
+    residual = torch.einsum("ij,tj...->ti...", evecs, factor[extra] * coef)
+    shift = None
+    if kt is not None:
+        safe = torch.where(evals > 0, evals, 1.0)[None, :]
+        gain = torch.where(evals[None, :] > 0, (1 - factor) / safe, lr * count.expand_as(factor))
+        shift = -torch.einsum("mj,tj...->tm...", kt @ evecs, gain[extra] * coef)
+    return FlowPrediction(residual, shift)
+

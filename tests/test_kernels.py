@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from dltnotes.kernels import (arccos_angle, empirical_ntk, kernel_gradient_flow, kernel_regression,
+from dltnotes.kernels import (arccos_angle, empirical_ntk, kernel_gradient_descent, kernel_gradient_flow,
+                              kernel_regression,
                               relu_nngp_ntk, relu_nngp_ntk_textbook)
 from dltnotes.stats import mean_se
 from dltnotes.training import MLP
@@ -293,3 +294,45 @@ def test_compiled_path_failure_is_explained(monkeypatch):
     with pytest.raises(RuntimeError, match="compiled=False") as info:
         relu_nngp_ntk(torch.randn(4, 3, dtype=torch.float64), depth=2, compiled=True)
     assert isinstance(info.value.__cause__, OSError)
+
+
+def test_kernel_gradient_descent_matches_the_loop_and_tends_to_the_flow():
+    g = torch.Generator().manual_seed(3)
+    x, xt = torch.randn(9, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
+    K, Kt = relu_nngp_ntk(x, depth=2).ntk, relu_nngp_ntk(xt, x, depth=2).ntk
+    u0 = torch.randn(9, generator=g, dtype=torch.float64)
+    lr = 0.9 / torch.linalg.eigvalsh(K)[-1].item()
+    out = kernel_gradient_descent(K, u0, [0, 1, 7], lr, k_test_train=Kt)
+    u, shift = u0.clone(), torch.zeros(4, dtype=torch.float64)
+    for s in range(7):                                  # the iteration itself: f ← f − η K (f − y)
+        shift -= lr * Kt @ u
+        u = u - lr * K @ u
+    assert torch.allclose(out.residual[0], u0, atol=1e-14) and torch.allclose(out.test_shift[0], 0 * shift)
+    assert torch.allclose(out.residual[2], u, atol=1e-12) and torch.allclose(out.test_shift[2], shift, atol=1e-12)
+    # small steps: GD at s steps → flow at t = η s (error O(η))
+    t = 2.0
+    for eta, tol in ((1e-2, 5e-2), (1e-4, 5e-4)):
+        gd = kernel_gradient_descent(K, u0, round(t / eta), eta, k_test_train=Kt)
+        fl = kernel_gradient_flow(K, u0, t, k_test_train=Kt)
+        assert (gd.test_shift - fl.test_shift).abs().max() < tol * fl.test_shift.abs().max()
+    # singular kernel (a duplicated point): finite, and the null direction moves by η s K_* v
+    xs = torch.cat([x[:3], x[:1]])
+    Ks = relu_nngp_ntk(xs, depth=1).ntk
+    fl = kernel_gradient_descent(Ks, torch.ones(4, 2, dtype=torch.float64), 50, 0.1,
+                                 k_test_train=relu_nngp_ntk(xt, xs, depth=1).ntk)
+    assert fl.residual.shape == (1, 4, 2) and fl.test_shift.shape == (1, 4, 2)
+    assert torch.isfinite(fl.test_shift).all()
+
+
+def test_kernel_gradient_descent_errors():
+    K, y = torch.eye(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="lr"):
+        kernel_gradient_descent(K, y, 3, 0.0)
+    with pytest.raises(TypeError, match="steps"):
+        kernel_gradient_descent(K, y, 2.5, 0.1)
+    with pytest.raises(ValueError, match="steps"):
+        kernel_gradient_descent(K, y, [1, -1], 0.1)
+    with pytest.raises(ValueError, match="steps"):
+        kernel_gradient_descent(K, y, [], 0.1)
+    with pytest.raises(ValueError):
+        kernel_gradient_descent(K, torch.ones(4, dtype=torch.float64), 3, 0.1)
