@@ -22,10 +22,11 @@ and adversarial training.
 * Randomised models are attacked with expectation over transformation (``eot_draws=K``): the objective at each
   step is the average of the loss over ``K`` independent calls of the model, so its gradient is the average of
   the ``K`` per-draw gradients.
-
 * The minimal-perturbation attacks (:func:`carlini_wagner_l2`, :func:`deepfool`) have no radius: they look for
   the nearest misclassified point, use the logits ``(B, C)`` of the model and class labels, and return a
   point of the box per sample (what they return where they fail is stated in each docstring).
+* :func:`square_attack` is a gradient-free (score-based, black-box) attack for the ℓ∞ ball: it queries only the
+  model's outputs, so it is blind to masked gradients, which makes it a check on gradient-based evaluations.
 
 Taught in :ref:`chap-adversarial` (the attacks) and :ref:`chap-adversarial-training` (adversarial training);
 the iteration is that of Madry et al. (2018) and of torchattacks.
@@ -45,7 +46,7 @@ from ._validate import check_bool, check_int, check_real, check_tensor
 from .training import History, train
 
 __all__ = ["NORMS", "fgsm", "pgd", "predict", "robust_accuracy", "attack_success_rate", "carlini_wagner_l2",
-           "deepfool", "adversarial_training", "QuantizedInput"]
+           "deepfool", "adversarial_training", "QuantizedInput", "square_attack"]
 
 #: The threat models :func:`pgd` knows: ``"linf"`` (sign steps, entrywise clamp) and ``"l2"`` (normalised
 #: gradient steps, radial rescaling).
@@ -751,3 +752,97 @@ class QuantizedInput(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model's outputs ``(B, C)`` on the quantised input (one dither draw per call when ``dither``)."""
         return self.model(self.quantize(x))
+
+
+# ----------------------------------------------------------------------------------------------- a gradient-free attack
+def _window_side(p_init: float, query: int, queries: int, area: int, side_max: int) -> int:
+    """Side of the square window at ``query`` (0-based): it covers a fraction ``p`` of the image, ``p`` halving
+    at the fractions 0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8 of the query budget (the schedule of
+    Andriushchenko et al. 2020 for 10,000 queries, rescaled)."""
+    halvings = sum(query >= f * queries for f in (0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8))
+    p = p_init / 2 ** halvings
+    return int(min(side_max, max(1, round(math.sqrt(p * area)))))
+
+
+@torch.no_grad()
+def square_attack(model, x: torch.Tensor, y: torch.Tensor, eps: float, queries: int, *,
+                  image_shape: Sequence[int] | None = None, p_init: float = 0.3, bounds=(0.0, 1.0),
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """A simplified Square Attack for the ℓ∞ ball: random search over the vertices, without gradients.
+
+    The attack of Andriushchenko et al. (2020), simplified: it starts at a random vertex of the ball,
+    ``x' = clip(x + ε·s)`` with independent signs ``s = ±1``, and at each query re-draws the signs of one random
+    square window (the same position for all channels of a sample, independent signs per channel and pixel).
+    The proposal is kept, per sample, when it increases the margin loss ``max_{j≠y} z_j − z_y`` of the logits
+    ``z``; the attack has succeeded on a sample once its margin is positive, and later queries only increase it.
+    The window covers a fraction ``p`` of the image that starts at ``p_init`` and halves on the paper's schedule,
+    down to a single pixel. Each query costs one forward pass of the batch and no gradient: the attack sees
+    only the model's outputs, so masked gradients do not stop it (:ref:`chap-adversarial-training`). It works
+    entirely on the vertices ``x ± ε`` (clipped), where the maximum of a linear margin lies.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps ``(B, …)`` inputs to logits ``(B, C)``, ``C ≥ 2``.
+    x : torch.Tensor
+        Clean inputs ``(B, …)``, floating, inside ``bounds``.
+    y : torch.Tensor
+        ``(B,)`` int64 true labels.
+    eps : float
+        Radius of the ℓ∞ ball (≥ 0).
+    queries : int
+        Number of proposals (≥ 0); the attack makes ``queries + 1`` forward passes of the batch.
+    image_shape : sequence of int, optional
+        The shape of one sample seen as an image, ``(H, W)`` or ``(C, H, W)``, with as many entries as a sample
+        of ``x`` (e.g. ``(8, 8)`` for flattened 8×8 digits). Default: the shape of one sample, which must then
+        have 2 or 3 dimensions.
+    p_init : float
+        Initial fraction of the image covered by the window, in ``(0, 1]``.
+    bounds : tuple of float
+        ``(lo, hi)``, the input domain.
+    generator : torch.Generator, optional
+        CPU generator of all the random draws (the same generator state gives the same result).
+
+    Returns
+    -------
+    torch.Tensor
+        The adversarial batch, with x's shape, dtype and device; ``‖x' − x‖∞ ≤ ε`` and ``lo ≤ x' ≤ hi``.
+    """
+    eps, lo, hi, _ = _check_attack_args(model, x, y, eps, bounds, None, False)
+    queries = check_int("queries", queries, min_value=0)
+    p_init = check_real("p_init", p_init, min_value=0.0, max_value=1.0, min_inclusive=False)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    shape = tuple(x.shape[1:]) if image_shape is None else tuple(image_shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"image_shape must be (H, W) or (C, H, W), got {shape}")
+    shape = tuple(check_int("image_shape[i]", s, min_value=1) for s in shape)
+    if math.prod(shape) != x[0].numel():
+        raise ValueError(f"image_shape {shape} does not hold the {x[0].numel()} entries of one sample")
+    img = (1,) * (3 - len(shape)) + shape                   # (C, H, W)
+    n, (c, h, w) = x.shape[0], img
+    x = x.detach()
+    xi = x.reshape(n, *img)
+
+    def signs(*size):                                      # independent ±1, on x's device
+        return (2 * torch.randint(0, 2, size, generator=generator) - 1).to(x.device, x.dtype)
+
+    def margin_of(xv):
+        return -_margin(model(xv.reshape(x.shape)), y, False)   # > 0 once misclassified
+
+    x_adv = (xi + eps * signs(n, c, h, w)).clamp(lo, hi)   # a random vertex
+    best = margin_of(x_adv)
+    rows, cols = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    for q in range(queries):
+        side = _window_side(p_init, q, queries, h * w, min(h, w))
+        r = torch.randint(0, h - side + 1, (n,), generator=generator).to(x.device)
+        s = torch.randint(0, w - side + 1, (n,), generator=generator).to(x.device)
+        in_r = (rows >= r[:, None]) & (rows < r[:, None] + side)           # (n, H)
+        in_c = (cols >= s[:, None]) & (cols < s[:, None] + side)           # (n, W)
+        window = (in_r[:, :, None] & in_c[:, None, :])[:, None]            # (n, 1, H, W)
+        proposal = torch.where(window, (xi + eps * signs(n, c, h, w)).clamp(lo, hi), x_adv)
+        m = margin_of(proposal)
+        better = m > best
+        x_adv = torch.where(better[:, None, None, None], proposal, x_adv)
+        best = torch.where(better, m, best)
+    return x_adv.reshape(x.shape)

@@ -624,3 +624,89 @@ def test_quantized_input_errors():
         QuantizedInput(lambda t: t, 4)
     with pytest.raises(TypeError, match="generator"):
         QuantizedInput(model, 4, generator=1)
+
+
+# ----------------------------------------------------------------------------------------------- square attack
+@pytest.mark.parametrize("shape, image_shape", [((6, 8, 8), None), ((5, 3, 6, 7), None), ((4, 64), (8, 8)),
+                                                ((4, 48), (3, 4, 4))])
+def test_square_attack_stays_in_ball_and_bounds(shape, image_shape):
+    from dltnotes.attacks import square_attack
+
+    x, y = _batch(shape)
+    x[0] = 0.0  # a sample on the lower bound and one on the upper: clipping must act
+    x[1] = 1.0
+    model = Linear(int(np.prod(shape[1:])))
+    eps = 0.2
+    x_adv = square_attack(model, x, y, eps, 50, image_shape=image_shape,
+                          generator=torch.Generator().manual_seed(0))
+    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and not x_adv.requires_grad
+    assert float((x_adv - x).abs().max()) <= eps + TOL32
+    assert bool((x_adv >= 0).all()) and bool((x_adv <= 1).all())
+    # every entry is at a (clipped) vertex of the ball: x ± ε, clipped to [0, 1]
+    up, down = (x + eps).clamp(0, 1), (x - eps).clamp(0, 1)
+    assert bool(((x_adv - up).abs().le(TOL32) | (x_adv - down).abs().le(TOL32)).all())
+
+
+def test_square_attack_is_seeded_and_works_under_no_grad():
+    from dltnotes.attacks import square_attack
+
+    x, y = _batch((8, 6, 6))
+    model = Linear(36)
+    runs = [square_attack(model, x, y, 0.1, 30, generator=torch.Generator().manual_seed(s)) for s in (3, 3, 4)]
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+    with torch.no_grad():
+        again = square_attack(model, x, y, 0.1, 30, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(again, runs[0])
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_square_attack_finds_the_adversarial_vertex_of_a_linear_model():
+    """Binary linear logits: the margin z₁ − z₀ = ⟨v, x'⟩ + b is maximised over the box at x + ε·sign(v); the
+    bias puts the clean margin at −½ε‖v‖₁, so that vertex (and only a few others) is misclassified."""
+    from dltnotes.attacks import square_attack
+
+    g = torch.Generator().manual_seed(0)
+    n, side, eps = 6, 4, 0.1
+    x = 0.3 + 0.4 * torch.rand(n, side, side, generator=g, dtype=torch.float64)  # no clipping
+    v = torch.randn(side * side, generator=g, dtype=torch.float64)
+    flat = x.reshape(n, -1)
+
+    def model(t):
+        m = t.reshape(t.shape[0], -1) @ v - flat @ v - 0.5 * eps * v.abs().sum()  # clean margin −½ε‖v‖₁
+        return torch.stack([torch.zeros_like(m), m], 1)
+
+    y = torch.zeros(n, dtype=torch.int64)
+    assert bool(predict(model, x).eq(y).all())
+    x_adv = square_attack(model, x, y, eps, 2000, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(x_adv, x + eps * v.sign().reshape(side, side), atol=1e-12, rtol=0)
+    assert bool(predict(model, x_adv).ne(y).all())
+
+
+def test_square_attack_errors():
+    from dltnotes.attacks import square_attack
+
+    x, y = _batch((4, 8, 8))
+    model = Linear(64)
+    with pytest.raises(ValueError, match="queries"):
+        square_attack(model, x, y, 0.1, -1)
+    with pytest.raises(TypeError, match="queries"):
+        square_attack(model, x, y, 0.1, 2.5)
+    with pytest.raises(ValueError, match="p_init"):
+        square_attack(model, x, y, 0.1, 5, p_init=0.0)
+    with pytest.raises(ValueError, match="p_init"):
+        square_attack(model, x, y, 0.1, 5, p_init=1.5)
+    with pytest.raises(ValueError, match="eps"):
+        square_attack(model, x, y, -0.1, 5)
+    with pytest.raises(ValueError, match="image_shape"):
+        square_attack(model, x.reshape(4, 64), y, 0.1, 5)          # flat samples need an image shape
+    with pytest.raises(ValueError, match="image_shape"):
+        square_attack(model, x.reshape(4, 64), y, 0.1, 5, image_shape=(8, 7))
+    with pytest.raises(TypeError, match="generator"):
+        square_attack(model, x, y, 0.1, 5, generator=0)
+    with pytest.raises(ValueError, match="bounds"):
+        square_attack(model, x + 2.0, y, 0.1, 5)
+    with pytest.raises(TypeError, match="int64"):
+        square_attack(model, x, y.double(), 0.1, 5)
+    with pytest.raises(TypeError, match="model"):
+        square_attack(3, x, y, 0.1, 5)
