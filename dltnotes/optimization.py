@@ -722,7 +722,7 @@ class MarginTrace(NamedTuple):
     min_margin: np.ndarray    #: ``(steps+1,)`` ``min_i q_i`` with ``q_i = y_i f(x_i)``
     nu: np.ndarray            #: ``(steps+1,)`` ``ν = (1/n) Σ_i e^{−q_i} q_i``
     grad_norm_sq: np.ndarray  #: ``(steps+1,)`` ``‖∇L(θ)‖²``
-    params: dict              #: the final parameters: ``"w" (m, d)``, ``"a" (m,)`` (and ``"b" (m,)``, ``"c" ()``)
+    params: dict              #: the final parameters, ``"w" (m, d)`` and ``"a" (m,)`` (and ``"b" (m,)``, ``"c" ()``)
 
 
 def relu_net_gd(x, y, *, width: int, lr: float, steps: int, init_scale: float = 0.5, seed: int = 0,
