@@ -13,7 +13,12 @@
   descent with learning rate ``η`` for ``s`` steps on this sum loss is time ``t = η s``; on the **mean** loss
   ``½ mean_i (f − y)²`` used by :func:`dltnotes.training.train` (``loss="mse"``) it is ``t = η s / n``.
 
-Taught in :ref:`chap-kernels` and :ref:`chap-ntk`.
+* Batched two-layer ReLU networks (:func:`two_layer_outputs`, :func:`two_layer_ntk`, :func:`two_layer_gd_step`)
+  hold ``S`` networks of width ``m`` at once: first-layer weights ``a (S, m, d)``, readout ``b (S, m)``, and
+  ``f(x) = Σ_i b_i relu(a_i·x) / sqrt(m)`` (NTK parametrisation, no biases), where ``x`` is the input the first
+  layer sees (for :class:`dltnotes.training.MLP`, the data divided by ``sqrt(d)``).
+
+Taught in :ref:`chap-kernels`, :ref:`chap-ntk` and :ref:`chap-ntk-regression`.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ __all__ = [
     "kernel_regression",
     "kernel_gradient_flow",
     "kernel_gradient_descent",
+    "two_layer_outputs",
+    "two_layer_ntk",
+    "two_layer_gd_step",
     "arccos_angle",
     "polynomial_features",
     "polynomial_kernel",
@@ -890,3 +898,57 @@ def kernel_gradient_descent(k_train, residual0, steps, lr: float, *, k_test_trai
         shift = -torch.einsum("mj,tj...->tm...", kt @ evecs, gain[extra] * coef)
     return FlowPrediction(residual, shift)
 
+
+
+# ----------------------------------------------------------------------------------------------- two-layer nets
+def _check_two_layer(a, b, x) -> None:
+    check_tensor("a", a, ndim=3, floating=True)
+    check_tensor("b", b, ndim=2, floating=True)
+    check_tensor("x", x, ndim=2, floating=True)
+    if b.shape != a.shape[:2] or x.shape[1] != a.shape[2]:
+        raise ValueError(f"need a (S, m, d), b (S, m) and x (n, d), got {tuple(a.shape)}, {tuple(b.shape)} "
+                         f"and {tuple(x.shape)}")
+
+
+def two_layer_outputs(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Outputs ``f(x_j) = Σ_i b_i relu(a_i·x_j) / sqrt(m)`` of ``S`` networks at ``n`` points: ``(S, n)``.
+
+    ``a (S, m, d)``, ``b (S, m)``, ``x (n, d)`` (see the module's conventions). See :ref:`chap-ntk`.
+    """
+    _check_two_layer(a, b, x)
+    return (torch.relu(a @ x.T).mT @ b[..., None])[..., 0] / math.sqrt(a.shape[1])
+
+
+def two_layer_ntk(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The empirical NTK ``∇_θ f(x_j)·∇_θ f(x_k)`` of ``S`` two-layer networks, by its closed form: ``(S, n, n)``.
+
+    The first layer contributes ``(x_j·x_k) Σ_i b_i² 1[a_i·x_j > 0] 1[a_i·x_k > 0] / m``, the readout
+    ``Σ_i relu(a_i·x_j) relu(a_i·x_k) / m``. It equals :func:`empirical_ntk` of the same network (tested).
+    See :ref:`chap-ntk`.
+    """
+    _check_two_layer(a, b, x)
+    z = a @ x.T                                             # (S, m, n) pre-activations
+    on = (z > 0).to(z.dtype)
+    k_a = (x @ x.T) * ((b[..., None] ** 2 * on).mT @ on)
+    return (k_a + torch.relu(z).mT @ torch.relu(z)) / a.shape[1]
+
+
+def two_layer_gd_step(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                      lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One gradient-descent step of ``S`` networks on the mean loss ``½ mean_j (f(x_j) − y_j)²``.
+
+    ``x (n, d)``, targets ``y (n,)`` (shared) or ``(S, n)``; returns the new ``(a, b)``. The gradients are written
+    out (``∇_b f = relu(a·x)/sqrt(m)``, ``∇_{a_i} f = b_i 1[a_i·x > 0] x / sqrt(m)``); a unit test compares them
+    with autograd. See :ref:`chap-ntk`.
+    """
+    _check_two_layer(a, b, x)
+    check_tensor("y", y, floating=True)
+    if y.shape[-1] != x.shape[0] or y.ndim not in (1, 2):
+        raise ValueError(f"y must be (n,) or (S, n) with n = {x.shape[0]}, got {tuple(y.shape)}")
+    lr = check_real("lr", lr, min_value=0.0, min_inclusive=False)
+    m, n = a.shape[1], x.shape[0]
+    z = a @ x.T
+    e = (two_layer_outputs(a, b, x) - y) / n                 # ∂L/∂f(x_j), (S, n)
+    grad_b = (torch.relu(z) @ e[..., None])[..., 0] / math.sqrt(m)
+    grad_a = ((z > 0) * e[:, None, :]) @ x * b[..., None] / math.sqrt(m)
+    return a - lr * grad_a, b - lr * grad_b

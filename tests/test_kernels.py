@@ -336,3 +336,55 @@ def test_kernel_gradient_descent_errors():
         kernel_gradient_descent(K, y, [], 0.1)
     with pytest.raises(ValueError):
         kernel_gradient_descent(K, torch.ones(4, dtype=torch.float64), 3, 0.1)
+
+
+# ----------------------------------------------------------------------------------------------- two-layer nets
+def _two_layer_batch(seed=0, s=3, m=7, d=4, n=5):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(s, m, d, generator=gen, dtype=torch.float64),
+            torch.randn(s, m, generator=gen, dtype=torch.float64),
+            torch.randn(n, d, generator=gen, dtype=torch.float64))
+
+
+def test_two_layer_ntk_and_gd_step_agree_with_autograd():
+    from dltnotes.kernels import two_layer_gd_step, two_layer_ntk, two_layer_outputs
+    a, b, x = _two_layer_batch()
+    y = torch.randn(5, dtype=torch.float64)
+    for k in range(a.shape[0]):
+        def f(params):
+            ak, bk = params[:28].reshape(7, 4), params[28:]
+            return two_layer_outputs(ak[None], bk[None], x)[0]
+        theta = torch.cat([a[k].flatten(), b[k]])
+        jac = torch.autograd.functional.jacobian(f, theta)                 # (n, m d + m)
+        torch.testing.assert_close(two_layer_ntk(a, b, x)[k], jac @ jac.T, rtol=1e-12, atol=1e-12)
+        grad = torch.autograd.functional.jacobian(lambda t: 0.5 * (f(t) - y).pow(2).mean(), theta)
+        a1, b1 = two_layer_gd_step(a, b, x, y, 0.1)
+        torch.testing.assert_close(torch.cat([a1[k].flatten(), b1[k]]), theta - 0.1 * grad,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_two_layer_outputs_match_the_mlp_of_the_ntk_chapter():
+    from dltnotes.kernels import empirical_ntk, two_layer_ntk, two_layer_outputs
+    from dltnotes.training import MLP
+    net = MLP(4, 16, 1, seed=0).double()
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    a, b = net.layers[0].weight.detach()[None], net.layers[1].weight.detach()
+    torch.testing.assert_close(two_layer_outputs(a, b, x / 2)[0], net(x).reshape(-1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(two_layer_ntk(a, b, x / 2)[0], empirical_ntk(net, x), rtol=1e-10, atol=1e-12)
+
+
+def test_two_layer_helpers_reject_bad_input():
+    from dltnotes.kernels import two_layer_gd_step, two_layer_ntk, two_layer_outputs
+    a, b, x = _two_layer_batch()
+    with pytest.raises(ValueError):
+        two_layer_outputs(a, b[:, :3], x)
+    with pytest.raises(ValueError):
+        two_layer_ntk(a, b, x[:, :3])
+    with pytest.raises(ValueError):
+        two_layer_outputs(a[0], b, x)
+    with pytest.raises(TypeError):
+        two_layer_ntk(a, b, x.long())
+    with pytest.raises(ValueError):
+        two_layer_gd_step(a, b, x, torch.zeros(4, dtype=torch.float64), 0.1)
+    with pytest.raises(ValueError):
+        two_layer_gd_step(a, b, x, torch.zeros(5, dtype=torch.float64), 0.0)
